@@ -1,0 +1,89 @@
+# visgen top-level Makefile. `make` builds libvisgen and the visgen tool;
+# `make demo` and `make check` are the two commands README.md documents.
+-include config.mak
+
+PREFIX   ?= /usr/local
+CC       ?= gcc
+OPTFLAGS ?= -O2 -g
+B        := build
+TOP      := $(CURDIR)
+
+DEPS_CFLAGS := $(shell pkg-config --cflags libcjson minizip 2>/dev/null)
+DEPS_LIBS   := -lopenblas $(shell pkg-config --libs libcjson minizip 2>/dev/null) -lpthread -lm
+
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC \
+              -I. -Iinclude -I/usr/include/x86_64-linux-gnu/openblas-pthread \
+              -DVG_MODEL_DIR_BUILD='"$(TOP)/$(B)/models"' \
+              -DVG_MODEL_DIR_INSTALL='"$(PREFIX)/share/visgen/models"'
+CFLAGS  += $(OPTFLAGS) $(CFLAGS_BASE) $(DEPS_CFLAGS)
+
+# Every engine/ and temporal/ source goes into libvisgen; files named *_avx2.c
+# are the AVX2+FMA kernel versions, selected at run time by CPU flag.
+LIB_SRCS  := $(sort $(wildcard engine/*.c engine/*/*.c temporal/*.c temporal/*/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(B)/obj/%.o)
+LIBVISGEN := $(B)/lib/libvisgen.a
+
+TOOL_SRCS := $(sort $(wildcard tools/visgen/*.c))
+TEST_SRCS := $(sort $(wildcard tests/check_*.c))
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
+TEST_COMMON := $(sort $(wildcard tests/common/*.c))
+
+all: $(LIBVISGEN) $(B)/pkgconfig/visgen.pc $(if $(TOOL_SRCS),$(B)/bin/visgen)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/obj/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -mavx2 -mfma -MMD -MP -c $< -o $@
+
+$(LIBVISGEN): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# pkg-config file for the build tree (FFmpeg's configure finds libvisgen with it).
+$(B)/pkgconfig/visgen.pc: Makefile
+	@mkdir -p $(dir $@)
+	printf 'prefix=%s\nincludedir=%s/include\nlibdir=%s/$(B)/lib\n\nName: visgen\nDescription: generative video processing library\nVersion: 0.1.0\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lvisgen $(DEPS_LIBS)\n' \
+	  "$(TOP)" "$(TOP)" "$(TOP)" > $@
+
+$(B)/bin/visgen: $(TOOL_SRCS) $(LIBVISGEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TOOL_SRCS) $(LIBVISGEN) $(DEPS_LIBS) -o $@
+
+# ---------------------------------------------------------------- unit tests
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
+
+$(B)/tests/check_%: tests/check_%.c $(TEST_COMMON) $(LIBVISGEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -DVG_SHARED_DATA='"$(TOP)/../shared/data"' \
+	  -DVG_TOP='"$(TOP)"' $< $(TEST_COMMON) $(LIBVISGEN) $(CHECK_LIBS) $(DEPS_LIBS) -o $@
+
+# Header test: every public header compiles on its own.
+$(B)/tests/header_test.o: include/visgen/visgen.h
+	@mkdir -p $(dir $@)
+	echo '#include "visgen/visgen.h"' | $(CC) -std=c99 -Wall -Werror -Iinclude -x c -c - -o $@
+
+unit-tests: $(TEST_BINS) $(B)/tests/header_test.o
+
+# Runs every Check binary; each prints its own summary line.
+check-unit: unit-tests models
+	@fail=0; for t in $(TEST_BINS); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+# The whole unit suite in one process under valgrind (CK_FORK=no).
+check-valgrind: unit-tests models
+	@fail=0; for t in $(TEST_BINS); do CK_FORK=no valgrind -q --error-exitcode=99 \
+	  --leak-check=full $$t || fail=1; done; exit $$fail
+
+deps:
+	./tools/install-deps.sh
+
+clean:
+	rm -rf $(B)/obj $(B)/lib $(B)/tests $(B)/bin/visgen $(B)/pkgconfig
+
+-include $(wildcard mk/*.mk)
+-include $(LIB_OBJS:.o=.d)
+
+.PHONY: all unit-tests check-unit check-valgrind deps clean

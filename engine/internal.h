@@ -1,0 +1,31 @@
+/* Library context internals and logging, shared by every engine file. */
+#ifndef VG_ENGINE_INTERNAL_H
+#define VG_ENGINE_INTERNAL_H
+
+#include "visgen/visgen.h"
+#include "engine/threads.h"
+
+struct VgCtx {
+    VgSettings s;
+    int n_threads;
+    char blas_kernel[32];
+    VgPool *pool;  /* worker threads for non-BLAS kernels */
+};
+
+#ifdef __GNUC__
+#define VG_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define VG_PRINTF(a, b)
+#endif
+
+/* @c may be NULL (silent). */
+void vg_log(const VgCtx *c, int level, const char *fmt, ...) VG_PRINTF(3, 4);
+
+#define VG_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define VG_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define VG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Argument checks for public entry points: a caller bug, not bad data. */
+#define VG_VALIDATE(x, r) do { if (!(x)) return (r); } while (0)
+
+#endif
