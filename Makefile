@@ -77,8 +77,25 @@ check-valgrind: unit-tests models
 	@fail=0; for t in $(TEST_BINS); do CK_FORK=no valgrind -q --error-exitcode=99 \
 	  --leak-check=full $$t || fail=1; done; exit $$fail
 
+# The README's test command: installs what is missing, builds everything
+# (library, tests, npm models, FFmpeg with --enable-libvisgen) and runs the
+# unit tests, then the end-to-end tests on real media.
+check: deps
+	$(MAKE) check-unit
+	$(MAKE) check-e2e
+
 deps:
 	./tools/install-deps.sh
+
+install: all models
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/visgen \
+	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/visgen
+	install -m 644 $(LIBVISGEN) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/visgen/visgen.h $(DESTDIR)$(PREFIX)/include/visgen/
+	$(if $(TOOL_SRCS),install -m 755 $(B)/bin/visgen $(DESTDIR)$(PREFIX)/bin/)
+	cp -r $(B)/models $(DESTDIR)$(PREFIX)/share/visgen/
+	printf 'prefix=%s\nincludedir=$${prefix}/include\nlibdir=$${prefix}/lib\n\nName: visgen\nDescription: generative video processing library\nVersion: 0.1.0\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lvisgen $(DEPS_LIBS)\n' \
+	  "$(PREFIX)" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/visgen.pc
 
 clean:
 	rm -rf $(B)/obj $(B)/lib $(B)/tests $(B)/bin/visgen $(B)/pkgconfig
@@ -86,4 +103,4 @@ clean:
 -include $(wildcard mk/*.mk)
 -include $(LIB_OBJS:.o=.d)
 
-.PHONY: all unit-tests check-unit check-valgrind deps clean
+.PHONY: all unit-tests check check-unit check-valgrind deps install clean

@@ -31,6 +31,24 @@ int vg_conv_out_size(int in, int k, int stride, int pad0, int pad1, int dil);
 int vg_conv2d(VgCtx *ctx, const VgTensor *x, const VgTensor *w, const VgTensor *b,
               const VgConvParams *p, VgTensor *y);
 
+/* Activation fused into vg_conv2d_act. */
+typedef enum VgAct {
+    VG_ACT_NONE,
+    VG_ACT_RELU,
+    VG_ACT_LEAKY, /* v > 0 ? v : slope * v */
+    VG_ACT_PRELU, /* as LEAKY with slope alpha[c]; alpha [Cout] or [1] */
+} VgAct;
+
+/*
+ * y = act(conv2d(x, w) + b) in one pass over y: the bias and activation run
+ * while the GEMM result is still in cache. @slope is read for VG_ACT_LEAKY,
+ * @alpha (F32 contiguous, remains with the caller) for VG_ACT_PRELU only.
+ * Shapes as vg_conv2d. Not in place (y must not overlap x).
+ */
+int vg_conv2d_act(VgCtx *ctx, const VgTensor *x, const VgTensor *w, const VgTensor *b,
+                  const VgConvParams *p, VgAct act, float slope, const VgTensor *alpha,
+                  VgTensor *y);
+
 /* y[n, c, h, w] = x[n, c, h, w] + b[c]; b [C] */
 int vg_bias_add(VgCtx *ctx, const VgTensor *x, const VgTensor *b, VgTensor *y);
 int vg_relu(VgCtx *ctx, const VgTensor *x, VgTensor *y);

@@ -26,11 +26,17 @@ int vg_pth_open(VgWeights **out, const VgCtx *c, const char *path);
 /* Parse safetensors bytes in memory; @buf remains with the caller and must
  * outlive the result (tensors point into it). For fuzzing and tests. */
 int vg_safetensors_open_mem(VgWeights **out, const VgCtx *c, const void *buf, size_t size);
+/* The same for the bytes of a PyTorch zip checkpoint (tensors point into
+ * @buf or into buffers the result owns). */
+int vg_pth_open_mem(VgWeights **out, const VgCtx *c, const void *buf, size_t size);
 
 /* An empty set that vg_weights_add() fills: for formats parsed elsewhere
  * (TF.js shards). */
 int vg_weights_new(VgWeights **out);
-/* Adds @t under @name (copied). If @t owns its buffer, ownership passes to @w. */
+/* Adds @t under @name (copied). If @t owns its buffer, ownership passes to @w
+ * (t->alloc is cleared). On failure nothing changes hands; VG_ERR(EEXIST) if
+ * @name is already present. Pointers from vg_weights_at/find stay valid
+ * while more tensors are added. */
 int vg_weights_add(VgWeights *w, const char *name, VgTensor *t);
 
 int vg_weights_count(const VgWeights *w);

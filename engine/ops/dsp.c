@@ -1,0 +1,82 @@
+/* Plain-C reference element-wise kernels and the run-time kernel choice. */
+#include <pthread.h>
+
+#include "engine/ops/dsp.h"
+#include "engine/x86/ops.h"
+
+static void relu_c(float *y, const float *x, ptrdiff_t n)
+{
+    for (ptrdiff_t i = 0; i < n; i++)
+        y[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+
+static void leaky_c(float *y, const float *x, ptrdiff_t n, float slope)
+{
+    for (ptrdiff_t i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : x[i] * slope;
+}
+
+static void add_c(float *y, const float *a, const float *b, ptrdiff_t n)
+{
+    for (ptrdiff_t i = 0; i < n; i++)
+        y[i] = a[i] + b[i];
+}
+
+static void scale_c(float *y, const float *x, ptrdiff_t n, float s)
+{
+    for (ptrdiff_t i = 0; i < n; i++)
+        y[i] = x[i] * s;
+}
+
+static void bias_c(float *y, const float *x, ptrdiff_t n, float bias, float slope)
+{
+    for (ptrdiff_t i = 0; i < n; i++)
+        y[i] = x[i] + bias;
+}
+
+static void bias_relu_c(float *y, const float *x, ptrdiff_t n, float bias, float slope)
+{
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const float v = x[i] + bias;
+        y[i] = v < 0.0f ? 0.0f : v;
+    }
+}
+
+static void bias_leaky_c(float *y, const float *x, ptrdiff_t n, float bias, float slope)
+{
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const float v = x[i] + bias;
+        y[i] = v > 0.0f ? v : v * slope;
+    }
+}
+
+void vg_ops_dsp_init_c(VgOpsDsp *d)
+{
+    d->isa = "c";
+    d->relu = relu_c;
+    d->leaky = leaky_c;
+    d->add = add_c;
+    d->scale = scale_c;
+    d->bias_act[VG_DSP_ACT_NONE] = bias_c;
+    d->bias_act[VG_DSP_ACT_RELU] = bias_relu_c;
+    d->bias_act[VG_DSP_ACT_LEAKY] = bias_leaky_c;
+}
+
+static VgOpsDsp dsp;
+static pthread_once_t dsp_once = PTHREAD_ONCE_INIT;
+
+static void dsp_init(void)
+{
+    vg_ops_dsp_init_c(&dsp);
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        vg_ops_dsp_init_avx2(&dsp);
+#endif
+}
+
+const VgOpsDsp *vg_ops_dsp(void)
+{
+    pthread_once(&dsp_once, dsp_init);
+    return &dsp;
+}

@@ -1,0 +1,11 @@
+/* x86 versions of the element-wise kernels in engine/ops/dsp.h. */
+#ifndef VG_ENGINE_X86_OPS_H
+#define VG_ENGINE_X86_OPS_H
+
+#include "engine/ops/dsp.h"
+
+/* Overwrites the entries of @d it has AVX2 versions of. The caller checks
+ * the CPU runs AVX2 and FMA. */
+void vg_ops_dsp_init_avx2(VgOpsDsp *d);
+
+#endif

@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""Writes tests/fixtures/nets/* for tests/check_nets.c (run from the repo root
+with Debian's /usr/bin/python3, torch 1.13):
+
+  srvgg_animev3_io.safetensors   real realesr-animevideov3.pth on a 32x32 crop of kodim23
+  rrdb_x4.safetensors / rrdb_x4.pth / rrdb_x4_old.pth   random RRDBNet x4 (nf 16, 2 blocks, gc 8),
+                                 BasicSR layout, .pth {'params_ema': sd}, original ESRGAN layout
+  rrdb_x4_io.safetensors         its input (16x16 crop) and output
+  rrdb_x2.safetensors / rrdb_x2_io.safetensors   same for scale 2 (pixel_unshuffle input)
+  kodim23_crops.safetensors      24x24 and 16x16 crops for gen_tfjs_ref.js
+
+Weights of the random nets are stored as F16 to keep each file < 300 KB; the
+reference runs in float32 on exactly those rounded values.
+Tensors: [1, 3, H, W] float32, values 0..1.
+"""
+import json, os, struct, sys
+import numpy as np
+import torch
+import cv2
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from realesrgan_arch import SRVGGNetCompact, RRDBNet, to_old_esrgan_layout
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+DATA = os.path.join(TOP, "..", "shared", "data")
+OUT = os.path.join(TOP, "tests", "fixtures", "nets")
+DT = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16"}
+
+
+def save_safetensors(path, tensors, meta=None):
+    """safetensors by hand: u64 LE header size, JSON header, raw LE data."""
+    header, blobs, off = {}, [], 0
+    if meta:
+        header["__metadata__"] = meta
+    for name, t in tensors.items():
+        a = np.ascontiguousarray(t.detach().cpu().numpy() if torch.is_tensor(t) else t)
+        b = a.astype(a.dtype.newbyteorder("<")).tobytes()
+        header[name] = {"dtype": DT[a.dtype], "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    print("wrote %s (%d bytes)" % (os.path.relpath(path, TOP), os.path.getsize(path)))
+
+
+def crop(img, x, y, s):
+    c = img[y:y + s, x:x + s, ::-1].astype(np.float32) / 255.0  # BGR -> RGB
+    return torch.from_numpy(np.ascontiguousarray(c.transpose(2, 0, 1)))[None]  # [1, 3, s, s]
+
+
+def random_rrdb(scale, seed):
+    torch.manual_seed(seed)
+    net = RRDBNet(scale=scale, num_feat=16, num_block=2, num_grow_ch=8).eval()
+    with torch.no_grad():
+        for p in net.parameters():  # bigger than default init so the body matters
+            p.copy_(torch.randn_like(p) * (0.5 / np.sqrt(p[0].numel())) if p.dim() > 1 else torch.randn_like(p) * 0.05)
+            p.copy_(p.half().float())  # exactly representable in the F16 files
+    return net
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    img = cv2.imread(os.path.join(DATA, "images", "kodim23.png"), cv2.IMREAD_COLOR)
+    if img is None:
+        sys.exit("cannot read %s" % os.path.join(DATA, "images", "kodim23.png"))
+    torch.set_num_threads(1)
+
+    # Real SRVGGNetCompact.
+    ck = torch.load(os.path.join(DATA, "models", "realesr-animevideov3.pth"), map_location="cpu")
+    sd = ck.get("params_ema", ck.get("params"))
+    nconv = (len(sd) - 3) // 3  # body.0 conv + prelu, nconv x (conv + prelu), last conv
+    net = SRVGGNetCompact(num_feat=64, num_conv=nconv, upscale=4).eval()
+    net.load_state_dict(sd)
+    x = crop(img, 360, 180, 32)
+    with torch.no_grad():
+        y = net(x)
+    save_safetensors(os.path.join(OUT, "srvgg_animev3_io.safetensors"), {"input": x, "output": y},
+                     {"model": "realesr-animevideov3.pth", "num_conv": str(nconv)})
+
+    # Random RRDBNets.
+    x16 = crop(img, 200, 100, 16)
+    for scale, seed in ((4, 1), (2, 2)):
+        net = random_rrdb(scale, seed)
+        with torch.no_grad():
+            y = net(x16)
+        print("rrdb x%d output range %.3f..%.3f std %.3f" % (scale, y.min(), y.max(), y.std()))
+        sd = {k: v.half() for k, v in net.state_dict().items()}
+        save_safetensors(os.path.join(OUT, "rrdb_x%d.safetensors" % scale), sd)
+        save_safetensors(os.path.join(OUT, "rrdb_x%d_io.safetensors" % scale), {"input": x16, "output": y})
+        if scale == 4:
+            # "params" is an incomplete decoy: a loader must prefer params_ema.
+            torch.save({"params": {"conv_first.weight": sd["conv_first.weight"] * 0}, "params_ema": sd},
+                       os.path.join(OUT, "rrdb_x4.pth"))
+            print("wrote rrdb_x4.pth (%d bytes)" % os.path.getsize(os.path.join(OUT, "rrdb_x4.pth")))
+            torch.save(to_old_esrgan_layout(sd), os.path.join(OUT, "rrdb_x4_old.pth"))
+            print("wrote rrdb_x4_old.pth (%d bytes)" % os.path.getsize(os.path.join(OUT, "rrdb_x4_old.pth")))
+
+    save_safetensors(os.path.join(OUT, "kodim23_crops.safetensors"),
+                     {"crop24": crop(img, 360, 180, 24), "crop16": crop(img, 200, 100, 16)})
+
+
+if __name__ == "__main__":
+    main()
