@@ -14,6 +14,9 @@ double vgb_now(void);
 /* Median of @n values (sorts @v in place); 0 when n == 0. */
 double vgb_median(double *v, int n);
 
+/* User + system CPU seconds this process (all threads) has used. */
+double vgb_cpu_time(void);
+
 /* Peak resident set of this process in KiB (VmHWM), -1 if unknown. */
 long vgb_peak_rss_kb(void);
 

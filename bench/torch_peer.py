@@ -18,6 +18,7 @@ RRDBNet, networks from tests/reference/realesrgan_arch.py).
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 
@@ -98,6 +99,12 @@ def count_flops(net, h, w):
     return total[0]
 
 
+def cpu_time():
+    """User + system CPU seconds of this process, all threads."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def peak_rss_kb():
     with open("/proc/self/status") as f:
         for line in f:
@@ -107,16 +114,31 @@ def peak_rss_kb():
 
 
 def torch_config():
-    """The lines of torch.__config__.show() that say which kernels run."""
+    """What PyTorch's convolutions and BLAS calls run on: the oneDNN, OpenMP
+    and CPU-capability lines of torch.__config__.show(), the BLAS library the
+    process loaded and, if it is OpenBLAS, its kernel."""
+    import ctypes
     keep = []
     for line in torch.__config__.show().splitlines():
         s = line.strip(" -")
-        if any(k in s for k in ("MKL", "OpenMP", "CPU capability", "OpenBLAS")) \
-                and not s.startswith("Build settings"):
+        if any(k in s for k in ("MKL-DNN", "OpenMP", "CPU capability")):
             keep.append(s)
-    for line in torch.__config__.show().splitlines():
         if "BLAS_INFO" in line:
-            keep += [p.strip() for p in line.split(",") if "BLAS_INFO" in p or "USE_MKLDNN" in p]
+            keep += [p.split(":")[-1].strip() for p in line.split(",")
+                     if "BLAS_INFO" in p or "USE_MKLDNN" in p]
+    blas = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.split()[-1]
+            if "blas" in os.path.basename(path) and path.startswith("/"):
+                blas.add(os.path.realpath(path))
+    for path in sorted(blas):
+        try:
+            core = ctypes.CDLL(path).openblas_get_corename
+            core.restype = ctypes.c_char_p
+            keep.append("%s (OpenBLAS kernel %s)" % (path, core().decode()))
+        except (OSError, AttributeError):
+            keep.append(path)
     return keep
 
 
@@ -168,16 +190,18 @@ def main():
             reps = min(reps, int(a.budget / first))
         reps = max(reps, a.min_reps)
         times = []
+        cpu0 = cpu_time()
         for _ in range(reps):
             t0 = time.perf_counter()
             y = run()
             times.append((time.perf_counter() - t0) * 1e3)
+        cpu_ms = (cpu_time() - cpu0) * 1e3 / reps
     print(json.dumps({
         "model": a.model, "scale": scale, "path": path, "threads": torch.get_num_threads(),
         "torch": torch.__version__, "torch_config": torch_config(),
         "mkldnn": torch.backends.mkldnn.is_available(),
         "warmup_ms": round(first * 1e3, 1), "times_ms": [round(t, 1) for t in times],
-        "median_ms": round(float(np.median(times)), 1), "min_ms": round(min(times), 1),
+        "median_ms": round(float(np.median(times)), 1), "min_ms": round(min(times), 1), "cpu_ms": round(cpu_ms, 1),
         "out_mean": round(float(y.mean()), 5), "out_shape": list(y.shape),
         "peak_rss_kb": peak_rss_kb()}))
 

@@ -16,6 +16,8 @@ struct VgNet {
     int scale;
     float in_scale;  /* network wants pixel values 0..in_scale (1 or 255) */
     int context;     /* pixels of input context one output pixel depends on (receptive radius) */
+    int align;       /* tile origins must be multiples of this (pixel_unshuffle block), >= 1 */
+    int64_t n_params;
     char desc[128];
     /* x [1, 3, H, W] in 0..in_scale -> y [1, 3, H*scale, W*scale], allocated
      * by forward (caller frees with vg_tensor_free). */
@@ -33,5 +35,20 @@ int vg_net_srvgg_create(VgNet **out, VgCtx *c, VgWeights *w, const char *prefix)
 int vg_net_rrdb_create(VgNet **out, VgCtx *c, VgWeights *w, const char *prefix);
 
 void vg_net_destroy(VgNet **n);
+
+/* ------------------------------------------------ helpers for the builders */
+
+/* Which of "params_ema.", "params.", "" holds @probe (e.g. "body.0.weight"):
+ * Real-ESRGAN prefers the EMA weights. NULL if none does. Static string. */
+const char *vg_net_pick_prefix(const VgWeights *w, const char *probe);
+
+/*
+ * Contiguous F32 copy of the weight @name in @w, checked against @shape
+ * (@ndim dims; an entry < 0 accepts any size). Missing key or wrong shape is
+ * VG_EBADMODEL with one log line naming the key and both shapes. @out is
+ * owned by the caller (vg_tensor_free).
+ */
+int vg_net_weight(VgCtx *c, const VgWeights *w, const char *name, int ndim,
+                  const int64_t *shape, VgTensor *out);
 
 #endif

@@ -20,3 +20,10 @@ bench: bench-build models
 	  --shared-data $(TOP)/../shared/data --out bench/results.md $(BENCH_ARGS)
 
 .PHONY: bench bench-build
+
+# The PyTorch peer's TF.js graph runner against TF.js itself, every model.
+bench-verify: models npm-ref
+	$(BENCH_PYTHON) bench/verify_torch_tfjs.py --model-dir $(TOP)/$(B)/models \
+	  --node-modules $(TOP)/$(B)/npm-ref/node_modules
+
+.PHONY: bench-verify

@@ -531,14 +531,13 @@ END_TEST
 
 START_TEST(tfjs_real_models)
 {
-    /* The npm models as `make models` installs them, when present; the
-     * TF.js network tests exercise them fully. */
+    /* The npm models as `make models` installs them (check-unit depends on
+     * it, so absence is a failure); the network tests exercise them fully. */
     static const char *const names[] = { "esrgan-slim/x4", "esrgan-thick/x2", "default" };
     for (size_t i = 0; i < 3; i++) {
         char path[512];
         snprintf(path, sizeof(path), VG_TOP "/build/models/%s", names[i]);
-        if (access(path, R_OK))
-            continue;
+        ck_assert_msg(access(path, R_OK) == 0, "%s missing: run `make models`", path);
         VgTfjsModel *m = NULL;
         ck_assert_msg(vg_tfjs_open(&m, ctx, path) == 0, "%s: %s", path, last_log);
         ck_assert_int_eq(m->in_channels, 3);

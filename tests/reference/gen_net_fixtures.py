@@ -57,6 +57,8 @@ def random_rrdb(scale, seed):
         for p in net.parameters():  # bigger than default init so the body matters
             p.copy_(torch.randn_like(p) * (0.5 / np.sqrt(p[0].numel())) if p.dim() > 1 else torch.randn_like(p) * 0.05)
             p.copy_(p.half().float())  # exactly representable in the F16 files
+        net.conv_last.bias += 0.5  # output mid-grey, so 0..1 clamping keeps detail
+        net.conv_last.bias.copy_(net.conv_last.bias.half().float())
     return net
 
 
