@@ -34,14 +34,15 @@ def configs(anime, quick):
     """(label, model, scale, heavy) in priority order."""
     c = [("realesr-animevideov3", anime, 4, False),
          ("esrgan-slim", "esrgan-slim", 4, False),
-         ("esrgan-medium", "esrgan-medium", 4, False),
-         ("default", "default", 2, False),
-         ("esrgan-slim", "esrgan-slim", 2, False),
-         ("esrgan-medium", "esrgan-medium", 2, False)]
+         ("esrgan-medium", "esrgan-medium", 4, False)]
+    if not quick:
+        c.append(("esrgan-thick", "esrgan-thick", 4, True))
+    c += [("default", "default", 2, False),
+          ("esrgan-slim", "esrgan-slim", 2, False),
+          ("esrgan-medium", "esrgan-medium", 2, False)]
     if quick:
         return c
-    return c + [("esrgan-thick", "esrgan-thick", 4, True),
-                ("esrgan-thick", "esrgan-thick", 2, True),
+    return c + [("esrgan-thick", "esrgan-thick", 2, True),
                 ("esrgan-slim", "esrgan-slim", 3, False),
                 ("esrgan-slim", "esrgan-slim", 8, False),
                 ("esrgan-medium", "esrgan-medium", 3, False),
@@ -126,6 +127,18 @@ def main():
     peak = max(c["gflops"] for c in sg["cases"])
     print("bench: sgemm peak %.1f GFLOPS" % peak, file=sys.stderr)
 
+    lv, err = run_json([a.vgbench, "layers", "--threads", str(a.threads), "--reps", "3",
+                        "--width", str(W), "--height", str(H)], 300)
+    if not lv:
+        print("bench: vgbench layers failed: %s" % err, file=sys.stderr)
+    lt = None
+    if not a.no_torch:
+        lt, err = run_json(torch_peer + ["--layers", "--threads", str(a.threads),
+                                         "--max-reps", "3", "--width", str(W),
+                                         "--height", str(H)], 300)
+        if not lt:
+            print("bench: torch_peer --layers failed: %s" % err, file=sys.stderr)
+
     import torch_peer as tp   # torch import only now: the C runs above do not need it
     rows, skipped = [], []
     rate = {"visgen": peak * 0.5, "torch": peak * 0.5}   # GFLOPS guesses until measured
@@ -142,7 +155,7 @@ def main():
             rows.append(dict(name=name, label=label, scale=scale, flops=None, v=None,
                              verr="FLOPs: %s" % e, t=None, terr=None))
             continue
-        runs = 2 if heavy else 1 + 3   # warm-up + timed runs at the least
+        runs = 1 if heavy else 1 + 3   # warm-up + timed runs at the least
         peers = ("visgen",) if a.no_torch else ("visgen", "torch")
         est = sum(runs * flops / 1e9 / rate[p] + 3 for p in peers)
         left = a.deadline - (time.time() - t_start)
@@ -150,7 +163,9 @@ def main():
             skipped.append("%s (%.1f TFLOP/frame: ~%.0f s needed, %.0f s left)"
                            % (name, flops / 1e12, est, max(left, 0)))
             continue
-        reps = ["--min-reps", "1", "--max-reps", "1"] if heavy else \
+        # heavy: one timed run and no warm-up (one run is already ~100x a
+        # warm-up's one-off costs)
+        reps = ["--warmup", "0", "--min-reps", "1", "--max-reps", "1"] if heavy else \
                ["--min-reps", "3", "--max-reps", "10", "--budget", str(a.budget)]
         timeout = max(120, 6 * est)
         print("bench: %s ..." % name, file=sys.stderr)
@@ -170,7 +185,7 @@ def main():
     if not a.quick and not only:
         skipped.append("esrgan-thick x8 (not attempted: ~3.4 TFLOP/frame, like x4)")
 
-    report = render(a, info, sg, peak, rows, skipped, load0, os.getloadavg(),
+    report = render(a, info, sg, peak, lv, lt, rows, skipped, load0, os.getloadavg(),
                     time.time() - t_start)
     print(report)
     with open(a.out, "w") as f:
@@ -178,7 +193,7 @@ def main():
     print("bench: wrote %s" % a.out, file=sys.stderr)
 
 
-def render(a, info, sg, peak, rows, skipped, load0, load1, elapsed):
+def render(a, info, sg, peak, lv, lt, rows, skipped, load0, load1, elapsed):
     env = ", ".join("%s=%s" % (k, os.environ[k]) for k in
                     ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
                      "OMP_NUM_THREADS", "VISGEN_MODEL_DIR") if k in os.environ) or "none set"
@@ -210,6 +225,20 @@ def render(a, info, sg, peak, rows, skipped, load0, load1, elapsed):
     p("")
     p("Peak (best case): **%.1f GFLOPS**." % peak)
     p("")
+    if lv:
+        p("## Layer types alone (%dx%d frame, no tiling, best of %d)" % (W, H, lv["reps"]))
+        p("")
+        p("| layer | visgen ms | visgen GFLOPS | PyTorch ms | visgen speed / PyTorch |")
+        p("|---|---:|---:|---:|---:|")
+        for i, l in enumerate(lv["layers"]):
+            tms = lt["ms"][i] if lt and i < len(lt["ms"]) else None
+            p("| %s | %.1f | %s | %s | %s |" % (
+                l["name"], l["ms"], fmt(l["gflops"] or None, "%.1f"), fmt(tms, "%.1f"),
+                fmt(tms and tms / l["ms"], "%.2fx")))
+        p("")
+        p("Convs include bias and a fused ReLU (visgen) / in-place ReLU (PyTorch); "
+          "\"at x4\" runs on the %dx%d upscaled frame." % (4 * W, 4 * H))
+        p("")
     p("## Upscaling %dx%d (ms per frame: median after one warm-up run)" % (W, H))
     p("")
     p("| model | scale | GFLOP/frame | visgen ms | runs | GFLOPS | % peak | CPU ms | peak RSS MB "
@@ -238,7 +267,8 @@ def render(a, info, sg, peak, rows, skipped, load0, load1, elapsed):
         if r["terr"] and not t and "not run" not in r["terr"]:
             notes.append("%s PyTorch: %s" % (r["name"], r["terr"]))
         if v:
-            notes.append("%s: visgen runs \"%s\"" % (r["name"], v["describe"]))
+            notes.append("%s: visgen runs \"%s\"%s" % (
+                r["name"], v["describe"], ", " + v["tiling"] if v.get("tiling") else ""))
     p("")
     p("ms: wall-clock median; CPU ms: user+system CPU time of all the process's threads per "
       "timed run (less sensitive to other load, but counts spin-waiting); peak RSS: VmHWM of "
@@ -247,8 +277,8 @@ def render(a, info, sg, peak, rows, skipped, load0, load1, elapsed):
     p("GFLOP/frame counts 2·Cout·Cin·kh·kw·Ho·Wo over every conv of the network on the whole "
       "frame (tile overlap that visgen recomputes is not counted, so it lowers GFLOPS). "
       "PyTorch runs the whole frame at once in NCHW (oneDNN convolutions), TF.js models "
-      "through bench/torch_tfjs.py. Heavy models (esrgan-thick) are timed once after the "
-      "warm-up run.")
+      "through bench/torch_tfjs.py. Heavy models (esrgan-thick) are timed "
+      "once, without a warm-up run.")
     if skipped:
         p("")
         p("Skipped to keep `make bench` within %.0f s: %s." % (a.deadline, "; ".join(skipped)))

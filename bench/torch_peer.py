@@ -99,6 +99,40 @@ def count_flops(net, h, w):
     return total[0]
 
 
+# The layer shapes of bench/bench_layers.c, same order: (kind, cin, cout, k, up).
+LAYERS = [("conv", 3, 64, 3, 1), ("conv", 64, 64, 3, 1), ("conv", 64, 4, 3, 1),
+          ("conv", 128, 64, 1, 1), ("conv", 64, 48, 3, 1), ("upsample", 48, 48, 0, 4),
+          ("conv", 48, 3, 3, 4), ("d2s", 48, 3, 0, 4)]
+
+
+def time_layers(w, h, reps):
+    """Best-of-reps ms of each LAYERS entry alone, as vgbench layers does."""
+    from torch_tfjs import depth_to_space_dcr
+    out = []
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for kind, cin, cout, k, up in LAYERS:
+            if kind == "conv":
+                x = torch.rand(1, cin, h * up, w * up, generator=g)
+                conv = torch.nn.Conv2d(cin, cout, k, padding=k // 2)
+                f = lambda: torch.relu_(conv(x))  # noqa: E731
+            elif kind == "upsample":
+                x = torch.rand(1, cin, h, w, generator=g)
+                f = lambda: F.interpolate(x, scale_factor=up, mode="nearest")  # noqa: E731
+            else:
+                x = torch.rand(1, cin, h, w, generator=g)
+                f = lambda: depth_to_space_dcr(x, up).contiguous()  # noqa: E731
+            best = None
+            for r in range(reps + 1):
+                t0 = time.perf_counter()
+                f()
+                ms = (time.perf_counter() - t0) * 1e3
+                if r and (best is None or ms < best):
+                    best = ms
+            out.append(round(best, 2))
+    return out
+
+
 def cpu_time():
     """User + system CPU seconds of this process, all threads."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
@@ -144,7 +178,7 @@ def torch_config():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--model")
     ap.add_argument("--scale", type=int, default=0)
     ap.add_argument("--model-dir", default=os.path.join(HERE, "..", "build", "models"))
     ap.add_argument("--input", help="planar RGB float32 file, 0..1, width x height")
@@ -156,7 +190,16 @@ def main():
     ap.add_argument("--min-reps", type=int, default=3)
     ap.add_argument("--max-reps", type=int, default=10)
     ap.add_argument("--flops-only", action="store_true")
+    ap.add_argument("--layers", action="store_true",
+                    help="time the layer shapes of bench/bench_layers.c instead (--model unused)")
     a = ap.parse_args()
+    if a.layers:
+        torch.set_num_threads(a.threads)
+        print(json.dumps({"threads": torch.get_num_threads(),
+                          "ms": time_layers(a.width, a.height, a.max_reps)}))
+        return
+    if not a.model:
+        ap.error("--model is required")
 
     net, scale, in_scale, path = load_model(a.model, a.scale, a.model_dir)
     net.eval()
@@ -184,7 +227,7 @@ def main():
         t0 = time.perf_counter()
         for _ in range(a.warmup):
             y = run()
-        first = (time.perf_counter() - t0) / a.warmup
+        first = (time.perf_counter() - t0) / a.warmup if a.warmup else 0
         reps = a.max_reps
         if a.budget > 0 and first > 0:
             reps = min(reps, int(a.budget / first))

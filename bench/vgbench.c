@@ -4,6 +4,7 @@
  *
  *   vgbench info    [--threads N]
  *   vgbench sgemm   [--threads N] [--reps R]
+ *   vgbench layers  [--threads N] [--reps R] [--width W --height H]
  *   vgbench upscale --model NAME|PATH [--model-dir DIR] [--scale S] [--width W --height H]
  *                   [--input planar_rgb_f32_file] [--threads N] [--tile T]
  *                   [--warmup K] [--budget SECONDS] [--min-reps A] [--max-reps B]
@@ -20,6 +21,7 @@
 
 #include "visgen/visgen.h"
 #include "engine/ops.h"
+#include "bench/bench_layers.h"
 #include "bench/bench_util.h"
 
 typedef struct Opts {
@@ -28,14 +30,18 @@ typedef struct Opts {
     double budget;
 } Opts;
 
-static char g_last_err[512];
+static char g_tiling[512]; /* the upscaler's last tile-layout message */
 
 static void log_cb(void *cookie, int level, const char *fmt, va_list ap)
 {
-    if (level > VG_LOG_WARNING)
-        return;
-    vsnprintf(g_last_err, sizeof(g_last_err), fmt, ap);
-    fprintf(stderr, "visgen: %s", g_last_err);
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (level <= VG_LOG_WARNING)
+        fprintf(stderr, "visgen: %s", msg);
+    else if (!strncmp(msg, "upscale: ", 9) && strstr(msg, "tiles")) {
+        snprintf(g_tiling, sizeof(g_tiling), "%s", msg + 9);
+        g_tiling[strcspn(g_tiling, "\n")] = 0;
+    }
 }
 
 static int open_ctx(VgCtx **c, int threads)
@@ -44,7 +50,7 @@ static int open_ctx(VgCtx **c, int threads)
     vg_default_settings(&s);
     s.n_threads = threads;
     s.log_cb = log_cb;
-    s.log_level = VG_LOG_WARNING;
+    s.log_level = VG_LOG_VERBOSE;
     int ret = vg_open(c, &s);
     if (ret < 0)
         fprintf(stderr, "vgbench: vg_open: %s\n", vg_strerror(ret));
@@ -260,6 +266,8 @@ static int cmd_upscale(const Opts *o)
     printf(", \"scale\": %d, \"width\": %d, \"height\": %d, \"threads\": %d, \"blas_kernel\": ",
            s, o->width, o->height, o->threads);
     vgb_json_str(vg_blas_kernel(c));
+    printf(", \"tiling\": ");
+    vgb_json_str(g_tiling);
     printf(", \"open_ms\": %.1f, \"warmup_ms\": %.1f, \"times_ms\": [", t_open * 1e3,
            first * 1e3);
     for (int i = 0; i < n; i++)
@@ -291,7 +299,7 @@ int main(int argc, char **argv)
         { 0, 0, 0, 0 },
     };
     if (argc < 2) {
-        fprintf(stderr, "usage: vgbench info|sgemm|upscale [options]\n");
+        fprintf(stderr, "usage: vgbench info|sgemm|layers|upscale [options]\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -315,7 +323,7 @@ int main(int argc, char **argv)
         }
     }
     if (o.width < 1 || o.height < 1 || o.threads < 1 || o.min_reps < 1 ||
-        o.max_reps < o.min_reps || o.warmup < 1 || o.reps < 1) {
+        o.max_reps < o.min_reps || o.warmup < 0 || o.reps < 1) {
         fprintf(stderr, "vgbench: bad option values\n");
         return 2;
     }
@@ -323,6 +331,14 @@ int main(int argc, char **argv)
         return cmd_info(&o);
     if (!strcmp(cmd, "sgemm"))
         return cmd_sgemm(&o);
+    if (!strcmp(cmd, "layers")) {
+        VgCtx *c = NULL;
+        if (open_ctx(&c, o.threads) < 0)
+            return 1;
+        int ret = vgb_run_layers(c, o.width, o.height, o.reps);
+        vg_close(&c);
+        return ret;
+    }
     if (!strcmp(cmd, "upscale"))
         return cmd_upscale(&o);
     fprintf(stderr, "vgbench: unknown command %s\n", cmd);

@@ -31,7 +31,7 @@
  * rounding, so a frame that goes through float and back is not softened. */
 #define CONV_FLAGS (SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT | SWS_FULL_CHR_H_INP)
 
-static AVFrame *alloc_float(enum AVPixelFormat fmt, int w, int h)
+static AVFrame *alloc_frame(enum AVPixelFormat fmt, int w, int h)
 {
     AVFrame *f = av_frame_alloc();
     if (!f)
@@ -73,7 +73,8 @@ int ff_visgen_conv_init(VisgenConv *c, void *log_ctx, enum AVPixelFormat fmt,
                         int in_w, int in_h, int out_w, int out_h)
 {
     const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(fmt);
-    enum AVPixelFormat ffmt;
+    enum AVPixelFormat ffmt, src_fmt = fmt;
+    int ret = AVERROR(EINVAL);
 
     ff_visgen_conv_uninit(c);
     if (!desc)
@@ -97,7 +98,20 @@ int ff_visgen_conv_init(VisgenConv *c, void *log_ctx, enum AVPixelFormat fmt,
     if (c->direct)
         return 0;
 
-    c->to_float   = get_sws(c, "input", in_w, in_h, fmt, in_w, in_h, ffmt, CONV_FLAGS);
+    /* swscale 5.1 shifts gray -> GBRPF32 by several percent, while gray ->
+     * GBRP(16) and GBRP(16) -> GBRPF32 are exact: go through the latter. */
+    if (desc->nb_components == 1) {
+        enum AVPixelFormat mid = desc->comp[0].depth > 8 ? AV_PIX_FMT_GBRP16 : AV_PIX_FMT_GBRP;
+        c->to_mid = get_sws(c, "input", in_w, in_h, fmt, in_w, in_h, mid, CONV_FLAGS);
+        if (!c->to_mid)
+            goto fail;
+        if (!(c->fmid = alloc_frame(mid, in_w, in_h))) {
+            ret = AVERROR(ENOMEM);
+            goto fail;
+        }
+        src_fmt = mid;
+    }
+    c->to_float   = get_sws(c, "input", in_w, in_h, src_fmt, in_w, in_h, ffmt, CONV_FLAGS);
     c->from_float = get_sws(c, "output", out_w, out_h, ffmt, out_w, out_h, fmt, CONV_FLAGS);
     if (!c->to_float || !c->from_float)
         goto fail;
@@ -107,26 +121,28 @@ int ff_visgen_conv_init(VisgenConv *c, void *log_ctx, enum AVPixelFormat fmt,
         if (!c->alpha)
             goto fail;
     }
-    c->fin  = alloc_float(ffmt, in_w, in_h);
-    c->fout = alloc_float(ffmt, out_w, out_h);
+    c->fin  = alloc_frame(ffmt, in_w, in_h);
+    c->fout = alloc_frame(ffmt, out_w, out_h);
     if (!c->fin || !c->fout) {
-        ff_visgen_conv_uninit(c);
-        return AVERROR(ENOMEM);
+        ret = AVERROR(ENOMEM);
+        goto fail;
     }
     return 0;
 
 fail:
     ff_visgen_conv_uninit(c);
-    return AVERROR(EINVAL);
+    return ret;
 }
 
 void ff_visgen_conv_uninit(VisgenConv *c)
 {
+    sws_freeContext(c->to_mid);
     sws_freeContext(c->to_float);
     sws_freeContext(c->from_float);
     sws_freeContext(c->alpha);
     sws_freeContext(c->bypass);
-    c->to_float = c->from_float = c->alpha = c->bypass = NULL;
+    c->to_mid = c->to_float = c->from_float = c->alpha = c->bypass = NULL;
+    av_frame_free(&c->fmid);
     av_frame_free(&c->fin);
     av_frame_free(&c->fout);
 }
@@ -171,6 +187,13 @@ int ff_visgen_conv_input(VisgenConv *c, const AVFrame *in, VgImage *img)
     }
     if ((ret = update_colorspace(c, in)) < 0)
         return ret;
+    if (c->to_mid) {
+        ret = sws_scale(c->to_mid, (const uint8_t *const *)in->data, in->linesize,
+                        0, c->in_h, c->fmid->data, c->fmid->linesize);
+        if (ret < 0)
+            return ret;
+        in = c->fmid;
+    }
     ret = sws_scale(c->to_float, (const uint8_t *const *)in->data, in->linesize,
                     0, c->in_h, c->fin->data, c->fin->linesize);
     if (ret < 0)

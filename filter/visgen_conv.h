@@ -39,10 +39,12 @@ typedef struct VisgenConv {
     int direct;                     ///< fmt is native GBRPF32: no conversion
     int has_alpha;
     int is_yuv;
-    struct SwsContext *to_float;    ///< fmt in_w x in_h -> GBR(A)PF32 in_w x in_h
+    struct SwsContext *to_mid;      ///< gray only: fmt -> GBRP(16), see visgen_conv.c
+    struct SwsContext *to_float;    ///< fmt (or GBRP(16)) in size -> GBR(A)PF32 in size
     struct SwsContext *from_float;  ///< GBR(A)PF32 out size -> fmt out size
     struct SwsContext *alpha;       ///< GRAYF32 in size -> GRAYF32 out size
     struct SwsContext *bypass;      ///< fmt in size -> fmt out size, bicubic
+    AVFrame *fmid;                  ///< GBRP(16) frame for gray input, owned
     AVFrame *fin, *fout;            ///< float frames, owned
     int cs, range;                  ///< colorspace details last given to sws
 } VisgenConv;

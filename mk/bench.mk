@@ -11,7 +11,7 @@ BENCH_BIN    := $(B)/bench/vgbench
 
 bench-build: $(BENCH_BIN)
 
-$(BENCH_BIN): $(BENCH_SRCS) bench/bench_util.h $(LIBVISGEN)
+$(BENCH_BIN): $(BENCH_SRCS) $(wildcard bench/*.h) $(LIBVISGEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(BENCH_SRCS) $(LIBVISGEN) $(DEPS_LIBS) -o $@
 
