@@ -141,7 +141,11 @@ def main():
 
     import torch_peer as tp   # torch import only now: the C runs above do not need it
     rows, skipped = [], []
-    rate = {"visgen": peak * 0.5, "torch": peak * 0.5}   # GFLOPS guesses until measured
+    # GFLOPS seen so far per peer (median), to judge what still fits the deadline
+    rates = {"visgen": [], "torch": []}
+
+    def rate(peer):
+        return float(np.median(rates[peer])) if rates[peer] else peak * 0.5
     only = set(a.only.split(",")) if a.only else None
     for label, model, scale, heavy in configs(anime, a.quick):
         if only and label not in only:
@@ -156,30 +160,33 @@ def main():
                              verr="FLOPs: %s" % e, t=None, terr=None))
             continue
         runs = 1 if heavy else 1 + 3   # warm-up + timed runs at the least
-        peers = ("visgen",) if a.no_torch else ("visgen", "torch")
-        est = sum(runs * flops / 1e9 / rate[p] + 3 for p in peers)
+        est = {p: runs * flops / 1e9 / rate(p) + 3 for p in rates}
         left = a.deadline - (time.time() - t_start)
-        if est > left:
+        run_torch = not a.no_torch and est["visgen"] + est["torch"] <= left
+        if est["visgen"] > left:
             skipped.append("%s (%.1f TFLOP/frame: ~%.0f s needed, %.0f s left)"
-                           % (name, flops / 1e12, est, max(left, 0)))
+                           % (name, flops / 1e12, est["visgen"] + est["torch"], max(left, 0)))
             continue
         # heavy: one timed run and no warm-up (one run is already ~100x a
         # warm-up's one-off costs)
         reps = ["--warmup", "0", "--min-reps", "1", "--max-reps", "1"] if heavy else \
                ["--min-reps", "3", "--max-reps", "10", "--budget", str(a.budget)]
-        timeout = max(120, 6 * est)
+        timeout = max(120, 6 * max(est.values()))
         print("bench: %s ..." % name, file=sys.stderr)
         v, verr = run_json([a.vgbench, "upscale", "--model", model, "--scale", str(scale),
                             "--model-dir", a.model_dir] + common + reps, timeout)
         if v:
-            rate["visgen"] = flops / 1e9 / (v["median_ms"] / 1e3)
+            rates["visgen"].append(flops / 1e9 / (v["median_ms"] / 1e3))
         t, terr = None, "not run (--no-torch)"
-        if not a.no_torch:
+        if not a.no_torch and not run_torch:
+            terr = "not run (time: ~%.0f s more needed)" % est["torch"]
+            skipped.append("%s PyTorch peer (~%.0f s needed)" % (name, est["torch"]))
+        if run_torch:
             t, terr = run_json(torch_peer + ["--model", model, "--scale", str(scale),
                                              "--model-dir", a.model_dir] + common + reps,
                                timeout)
             if t:
-                rate["torch"] = flops / 1e9 / (t["median_ms"] / 1e3)
+                rates["torch"].append(flops / 1e9 / (t["median_ms"] / 1e3))
         rows.append(dict(name=name, label=label, scale=scale, flops=flops, v=v, verr=verr,
                          t=t, terr=terr, heavy=heavy))
     if not a.quick and not only:

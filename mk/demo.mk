@@ -4,8 +4,6 @@
 #                 -vf visgen=mode=upscale (default model); tree-before.png /
 #                 tree-after.png: the same frame nearest-upscaled / by visgen;
 #                 tree-compare.png: 256x192 crops of both side by side.
-# The default model takes ~10 s per 320x240 frame on 2 cores, so the clip
-# takes minutes.
 DEMO  := $(B)/demo
 MEDIA := $(B)/media
 
@@ -17,7 +15,7 @@ $(MEDIA)/tree.avi:
 $(MEDIA)/coffee.png:
 	media/get-skimage-photos.sh
 
-$(MEDIA)/pan.mp4: media/make-pan.sh $(MEDIA)/coffee.png $(B)/bin/ffmpeg
+$(MEDIA)/pan.mp4: media/make-pan.sh $(MEDIA)/coffee.png | $(B)/bin/ffmpeg
 	media/make-pan.sh
 
 DEMO_FF = $(B)/bin/ffmpeg -nostdin -hide_banner -loglevel error -y

@@ -61,3 +61,28 @@ ffmpeg-clean:
 	rm -rf $(FF_SRC) $(FF_BLD) $(B)/bin/ffmpeg $(B)/bin/ffprobe
 
 .PHONY: ffmpeg ffmpeg-clean
+
+# `make ffmpeg71-check`: compile the filter against FFmpeg 7.1 (trixie's
+# source package) with FFmpeg's own flags; only the visgen objects are built.
+FF71_SRC := $(B)/ffmpeg71-src
+FF71_BLD := $(B)/ffmpeg71-build
+
+$(FF71_SRC)/.visgen-patched-$(FF_KEY): $(FF_PATCHES)
+	@src=$$(tools/get-ffmpeg.sh --trixie | tail -n 1) || exit 1; \
+	 mkdir -p $(FF71_SRC) && rsync -a --delete --exclude=/.visgen-unpacked "$$src"/ $(FF71_SRC)/ || exit 1; \
+	 for p in $(FF_PATCHES); do \
+	   patch -s -p1 -F0 -N --no-backup-if-mismatch -d $(FF71_SRC) < $$p || exit 1; done
+	touch $@
+
+$(FF71_BLD)/.visgen-configured: $(FF71_SRC)/.visgen-patched-$(FF_KEY) | $(LIBVISGEN) $(B)/pkgconfig/visgen.pc
+	@mkdir -p $(FF71_BLD)
+	cd $(FF71_BLD) && PKG_CONFIG_PATH=$(TOP)/$(B)/pkgconfig $(TOP)/$(FF71_SRC)/configure \
+	  $(FF_CONFIGURE_FLAGS) > configure.out 2>&1 || { tail -n 20 configure.out; exit 1; }
+	touch $@
+
+ffmpeg71-check: $(FF71_BLD)/.visgen-configured $(FF_FILTER)
+	cp $(FF_FILTER) $(FF71_SRC)/libavfilter/
+	$(MAKE) -C $(FF71_BLD) libavfilter/vf_visgen.o libavfilter/visgen_conv.o
+	@echo "ffmpeg71-check: the visgen filter compiles against FFmpeg 7.1"
+
+.PHONY: ffmpeg71-check

@@ -142,6 +142,7 @@ START_TEST(test_eltwise)
         ck_assert_int_eq(fns[i](ctx, x, &y), 0);
         vgt_assert_close(&y, ref, TOL, names[i]);
         /* in place */
+        vg_tensor_free(&y);
         ck_assert_int_eq(vg_tensor_to_f32(x, &y) == 0 && fns[i](ctx, &y, &y) == 0, 1);
         vgt_assert_close(&y, ref, TOL, names[i]);
         vg_tensor_free(&y);

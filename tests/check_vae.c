@@ -8,10 +8,15 @@
  *    pre-0.15 diffusers attention names (F16 safetensors) and a standalone original-
  *    layout .ckpt ({"state_dict": encoder.*, decoder.*}) like vae-ft-mse-840000,
  *    batch 2, non-square: same tolerance;
- *  - tiled decode/encode vs untiled on a smooth input (GroupNorm statistics differ
- *    per tile, so not exact): TILE_REL_TOL, and no seam: the largest step between
- *    neighbouring pixels across tile edges stays within SEAM_FACTOR of the untiled
- *    picture's largest step there;
+ *  - tiled decode/encode (engine/sd/tile_vae.c) against the same tiling done in
+ *    PyTorch (sd_vae.py `tiled`): REL_TOL; a tile covering the input equals untiled;
+ *  - tiled vs untiled on a smooth input with tiny-sd2's VAE: no seam (the largest
+ *    step between neighbouring pixels across tile edges stays within SEAM_FACTOR of
+ *    the untiled picture's step there) and max relative difference <= TILE_REL_TOL.
+ *    That bound is loose on purpose: GroupNorm statistics are computed per tile, and
+ *    these random-weight VAEs (1-2 channels per group) react to them strongly: we
+ *    measure 0.5-1.0 here, also with PyTorch. It only catches gross failures;
+ *    correctness of the tiling is the PyTorch comparison above;
  *  - errors: missing tensor, mismatched configuration, bad input size, TAESD given
  *    as a VAE, truncated file.
  */
@@ -29,7 +34,7 @@
 #include "tests/common/vgtest.h"
 
 #define REL_TOL 1e-3
-#define TILE_REL_TOL 0.05
+#define TILE_REL_TOL 1.5
 #define SEAM_FACTOR 1.5
 
 #define DIFF VG_SHARED_DATA "/diffusion"
@@ -282,6 +287,35 @@ static double max_step(const VgTensor *t, const int *cols, int n)
     return m;
 }
 
+START_TEST(test_tiled_ref)
+{
+    VgWeights *w = vgt_fixture("vae/small_legacy.safetensors");
+    VgWeights *io = vgt_fixture("vae/small_tiled.safetensors");
+    VgVaeConfig cfg;
+    VgVae *v = NULL;
+    VgTensor y;
+    double e;
+    int ret;
+    small_config(&cfg);
+    ck_assert_int_eq(vg_vae_open(&v, ctx, w, NULL, &cfg), 0);
+    ret = vg_vae_decode_tiled(v, vgt_get(io, "latent"), 8, 4, &y);
+    ck_assert_msg(ret == 0, "tiled decode: %d (%s)", ret, vgt_last_error);
+    e = rel_err(&y, vgt_get(io, "decoded"));
+    printf("vae small tiled decode [1,4,24,40] tile 8 overlap 4 vs PyTorch: rel err %.3g\n", e);
+    ck_assert_msg(e <= REL_TOL, "tiled decode %g", e);
+    vg_tensor_free(&y);
+    ret = vg_vae_encode_tiled(v, vgt_get(io, "image"), 8, 4, &y);
+    ck_assert_msg(ret == 0, "tiled encode: %d (%s)", ret, vgt_last_error);
+    e = rel_err(&y, vgt_get(io, "mean"));
+    printf("vae small tiled encode [1,3,48,80] tile 8 overlap 4 vs PyTorch: rel err %.3g\n", e);
+    ck_assert_msg(e <= REL_TOL, "tiled encode %g", e);
+    vg_tensor_free(&y);
+    vg_vae_close(&v);
+    vg_weights_close(&io);
+    vg_weights_close(&w);
+}
+END_TEST
+
 START_TEST(test_tiled)
 {
     VgVae *v = NULL;
@@ -290,8 +324,9 @@ START_TEST(test_tiled)
     int ret = vg_vae_open_path(&v, ctx, DIFF "/tiny-sd2");
     ck_assert_msg(ret == 0, "open: %d (%s)", ret, vgt_last_error);
 
-    /* decode a 32x48 latent with 16-unit tiles, 8 overlap: tiles start at x = 0, 8, 16, 24, 32 */
-    ck_assert_int_eq(vg_tensor_alloc4(&lat, 1, 4, 32, 48), 0);
+    /* decode a 24x32 latent with 16-unit tiles, 8 overlap: tiles start at x = 0, 8, 16
+     * and y = 0, 8 */
+    ck_assert_int_eq(vg_tensor_alloc4(&lat, 1, 4, 24, 32), 0);
     smooth(&lat, 1.0);
     ck_assert_int_eq(vg_vae_decode(v, &lat, &a), 0);
     double t0 = now();
@@ -300,10 +335,10 @@ START_TEST(test_tiled)
     ck_assert(vg_tensor_same_shape(&a, &b));
     e = rel_err(&b, &a);
     /* tile edges in image pixels (where a tile's contribution starts or stops) */
-    const int edges[] = { 64, 128, 192, 256, 128 + 0, 192 + 0, 256 + 0, 320 + 0 };
-    s_tiled = max_step(&b, edges, 8);
-    s_ref = max_step(&a, edges, 8);
-    printf("vae tiled decode 256x384 (tile 16, overlap 8): rel err vs untiled %.3g, max step at "
+    const int edges[] = { 64, 128, 192 };
+    s_tiled = max_step(&b, edges, 3);
+    s_ref = max_step(&a, edges, 3);
+    printf("vae tiled decode 192x256 (tile 16, overlap 8): rel err vs untiled %.3g, max step at "
            "tile edges %.3g (untiled %.3g), %.3f s\n", e, s_tiled, s_ref, now() - t0);
     ck_assert_msg(e <= TILE_REL_TOL, "tiled decode differs: %g", e);
     ck_assert_msg(s_tiled <= SEAM_FACTOR * s_ref + 1e-3, "seam: %g vs %g", s_tiled, s_ref);
@@ -313,16 +348,16 @@ START_TEST(test_tiled)
     ck_assert(rel_err(&b, &a) == 0.0);
     vg_tensor_free(&b);
 
-    /* encode a 256x384 smooth image with 128-pixel tiles (16 units), 8 overlap */
-    ck_assert_int_eq(vg_tensor_alloc4(&img, 1, 3, 256, 384), 0);
+    /* encode a 192x256 smooth image with 128-pixel tiles (16 units), 8 overlap */
+    ck_assert_int_eq(vg_tensor_alloc4(&img, 1, 3, 192, 256), 0);
     smooth(&img, 0.9);
     ck_assert_int_eq(vg_vae_encode(v, &img, &ma), 0);
     ret = vg_vae_encode_tiled(v, &img, 16, 8, &mb);
     ck_assert_msg(ret == 0, "tiled encode: %d (%s)", ret, vgt_last_error);
     e = rel_err(&mb, &ma);
-    const int ledges[] = { 8, 16, 24, 32, 40 };
-    s_tiled = max_step(&mb, ledges, 5);
-    s_ref = max_step(&ma, ledges, 5);
+    const int ledges[] = { 8, 16, 24 };
+    s_tiled = max_step(&mb, ledges, 3);
+    s_ref = max_step(&ma, ledges, 3);
     printf("vae tiled encode: rel err vs untiled %.3g, max step at tile edges %.3g (untiled "
            "%.3g)\n", e, s_tiled, s_ref);
     ck_assert_msg(e <= TILE_REL_TOL, "tiled encode differs: %g", e);
@@ -428,6 +463,7 @@ static Suite *vae_suite(void)
     tcase_add_test(tc, test_legacy_names);
     tcase_add_test(tc, test_standalone_ckpt);
     tcase_add_test(tc, test_keys);
+    tcase_add_test(tc, test_tiled_ref);
     tcase_add_test(tc, test_tiled);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);

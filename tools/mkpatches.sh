@@ -31,10 +31,11 @@ done
 insert() {
   n=$(grep -c -x -F -- "$3" "$work/$1" || true)
   [ "$n" = 1 ] || die "$1: anchor line found $n times, want 1: $3"
-  awk -v where="$2" -v anchor="$3" -v text="$4" '
-    $0 == anchor && where == "before" { print text }
+  # Through the environment: awk -v would expand backslashes in the text.
+  WHERE=$2 ANCHOR=$3 TEXT=$4 awk '
+    $0 == ENVIRON["ANCHOR"] && ENVIRON["WHERE"] == "before" { print ENVIRON["TEXT"] }
     { print }
-    $0 == anchor && where == "after"  { print text }' "$work/$1" > "$work/$1.new"
+    $0 == ENVIRON["ANCHOR"] && ENVIRON["WHERE"] == "after"  { print ENVIRON["TEXT"] }' "$work/$1" > "$work/$1.new"
   cat "$work/$1.new" > "$work/$1" && rm "$work/$1.new"
 }
 
@@ -74,7 +75,10 @@ Super-resolution upscaling with libvisgen. Frames are converted to planar
 float RGB with libswscale (visgen_conv.c), upscaled by the library and
 converted back to the input's pixel format."
 
-insert doc/filters.texi before '@section vmafmotion' "$(cat "$TOP/filter/filters.texi")"
+# $(cat) drops the file's trailing newlines; keep one blank line before the
+# next section.
+insert doc/filters.texi before '@section vmafmotion' "$(cat "$TOP/filter/filters.texi")
+"
 g commit -q -a -m "doc/filters: document the visgen filter"
 
 mkdir -p "$out"

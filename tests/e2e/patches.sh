@@ -49,6 +49,15 @@ check_tree() {
      grep -q 'ff_vf_visgen' "$tmp/t/libavfilter/allfilters.c" &&
      [ -f "$tmp/t/libavfilter/vf_visgen.c" ]; then
     ok "patches: series applies to $name without fuzz"
+    if command -v makeinfo >/dev/null; then
+      cp "$tree/doc/ffmpeg-filters.texi" "$tmp/t/doc/"
+      if r=$(makeinfo --no-split -I "$tree/doc" -o "$tmp/f.info" "$tmp/t/doc/ffmpeg-filters.texi" 2>&1) &&
+         grep -q "^[0-9.]* visgen$" "$tmp/f.info"; then
+        ok "patches: doc/filters.texi of $name renders with the visgen section"
+      else bad "patches: makeinfo on the patched doc/filters.texi of $name" "$r"; fi
+    else
+      echo "note: makeinfo (texinfo) not installed, visgen doc section not rendered"
+    fi
   else
     bad "patches: series does not apply cleanly to $name" "$log"
   fi

@@ -115,8 +115,8 @@ else bad "timeline enable=" "$r / PSNR $p"; fi
 # frame 0 runs with the automatic tile (one tile) and frames 1-3 with 24 px
 # tiles, whose seams change the result a little (but only a little).
 g="movie=$TREE,trim=end_frame=4,crop=96:64:100:60"
-if ff -lavfi "$g,visgen" -f rawvideo -pix_fmt gbrpf32le "$tmp/a.raw" 2>"$tmp/err" &&
-   ff -lavfi "$g,sendcmd=c='0.05 visgen tile 24',visgen" -f rawvideo -pix_fmt gbrpf32le "$tmp/b.raw" 2>>"$tmp/err" &&
+if ff -lavfi "$g,visgen" -fps_mode passthrough -f rawvideo -pix_fmt gbrpf32le "$tmp/a.raw" 2>"$tmp/err" &&
+   ff -lavfi "$g,sendcmd=c='0.05 visgen tile 24',visgen" -fps_mode passthrough -f rawvideo -pix_fmt gbrpf32le "$tmp/b.raw" 2>>"$tmp/err" &&
    d=$($PY - "$tmp/a.raw" "$tmp/b.raw" $((96 * S * 64 * S * 3)) <<'PYEOF'
 import sys, numpy as np
 a = np.fromfile(sys.argv[1], '<f4'); b = np.fromfile(sys.argv[2], '<f4'); n = int(sys.argv[3])
