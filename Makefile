@@ -9,7 +9,7 @@ B        := build
 TOP      := $(CURDIR)
 
 DEPS_CFLAGS := $(shell pkg-config --cflags libcjson minizip 2>/dev/null)
-DEPS_LIBS   := -lopenblas $(shell pkg-config --libs libcjson minizip 2>/dev/null) -lpthread -lm
+DEPS_LIBS   := -lopenblas $(shell pkg-config --libs libcjson minizip 2>/dev/null) -lz -lpthread -lm
 
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC \
               -I. -Iinclude -I/usr/include/x86_64-linux-gnu/openblas-pthread \
@@ -43,7 +43,7 @@ $(LIBVISGEN): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 # pkg-config file for the build tree (FFmpeg's configure finds libvisgen with it).
-$(B)/pkgconfig/visgen.pc: Makefile
+$(B)/pkgconfig/visgen.pc: Makefile $(wildcard config.mak)
 	@mkdir -p $(dir $@)
 	printf 'prefix=%s\nincludedir=%s/include\nlibdir=%s/$(B)/lib\n\nName: visgen\nDescription: generative video processing library\nVersion: 0.1.0\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lvisgen $(DEPS_LIBS)\n' \
 	  "$(TOP)" "$(TOP)" "$(TOP)" > $@

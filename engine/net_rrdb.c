@@ -187,11 +187,12 @@ static size_t rrdb_working_set(const VgNet *net, int h, int w)
 {
     const RrdbNet *r = (const RrdbNet *)net;
     const double u2 = (double)r->unshuffle * r->unshuffle;
-    /* LR stage per input pixel: feat, cur, two dense buffers, im2col of conv5 */
-    const double lr = (4.0 * r->nf + 8.0 * r->gc + 9.0 * (r->nf + 4 * r->gc)) / u2;
-    /* HR stage: two nf maps at 16x the LR area, im2col of one band */
-    const double hr = (2.0 * r->nf * 16 + 9.0 * r->nf) / u2;
-    return (size_t)(VG_MAX(lr, hr) * h * w * sizeof(float)) + (8u << 20);
+    /* LR stage per input pixel: feat, cur, two dense buffers; HR stage: two nf
+     * maps at 16x the LR area. conv2d's banded scratch is bounded, not per pixel. */
+    const double lr = (4.0 * r->nf + 8.0 * r->gc) / u2;
+    const double hr = (2.0 * r->nf * 16) / u2;
+    return (size_t)(VG_MAX(lr, hr) * h * w * sizeof(float)) + 3 * VG_CONV_BAND_BYTES +
+           (8u << 20);
 }
 
 /* Key of logical conv @what ("conv_first", "body.3.rdb2.conv4", ...) for the

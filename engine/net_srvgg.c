@@ -81,10 +81,10 @@ static size_t srvgg_working_set(const VgNet *net, int h, int w)
 {
     const SrvggNet *s = (const SrvggNet *)net;
     const int r = s->net.scale;
-    /* two feature maps + im2col of one band, or the 3*r*r output, the result and
-     * the upsampled input */
-    const double px = VG_MAX(2.0 * s->nf + 9.0 * s->nf, 3.0 * r * r * 3);
-    return (size_t)(px * h * w * sizeof(float)) + (8u << 20);
+    /* two feature maps, or the 3*r*r output, the result and the upsampled
+     * input; conv2d's banded scratch is bounded, not per pixel */
+    const double px = VG_MAX(2.0 * s->nf, 3.0 * r * r * 3);
+    return (size_t)(px * h * w * sizeof(float)) + 3 * VG_CONV_BAND_BYTES + (8u << 20);
 }
 
 int vg_net_srvgg_create(VgNet **out, VgCtx *c, VgWeights *w, const char *prefix)

@@ -32,7 +32,6 @@ typedef struct TfNet {
     TfLayer *L;
     int n;
     double peak_per_px; /* live floats per input pixel at the widest point */
-    double peak_im2col; /* conv scratch floats per input pixel (upper bound) */
 } TfNet;
 
 static void tf_destroy(VgNet *net)
@@ -178,14 +177,14 @@ end:
 static size_t tf_working_set(const VgNet *net, int h, int w)
 {
     const TfNet *t = (const TfNet *)net;
-    return (size_t)((t->peak_per_px + t->peak_im2col) * h * w * sizeof(float)) + (8u << 20);
+    return (size_t)(t->peak_per_px * h * w * sizeof(float)) + 3 * VG_CONV_BAND_BYTES + (8u << 20);
 }
 
 /* Walks the schedule forward_ would run and records the largest sum of live
  * tensors, in floats per input pixel. */
 static void tf_plan_memory(TfNet *t)
 {
-    double live = 0, peak = 0, im2col = 0;
+    double live = 0, peak = 0;
     char *alive = calloc((size_t)VG_MAX(t->n, 1), 1);
     if (!alive) {
         t->peak_per_px = 1e6;
@@ -215,13 +214,6 @@ static void tf_plan_memory(TfNet *t)
         alive[i] = 1;
         if (live > peak)
             peak = live;
-        if (L->l->type == VG_TFL_CONV2D) {
-            /* lowered input of one band of rows, bounded by the whole tile */
-            const double cols = (double)t->L[L->l->inputs[0]].channels * L->l->kh * L->l->kw *
-                                L->factor * L->factor;
-            if (cols > im2col)
-                im2col = cols;
-        }
         for (int k = 0; k < L->l->n_inputs; k++) {
             const int j = L->l->inputs[k];
             if (alive[j] && t->L[j].last_use == i) {
@@ -232,7 +224,6 @@ static void tf_plan_memory(TfNet *t)
     }
     free(alive);
     t->peak_per_px = peak;
-    t->peak_im2col = im2col;
 }
 
 #define BAD(code, ...) do { vg_log(c, VG_LOG_ERROR, __VA_ARGS__); ret = (code); goto fail; } while (0)

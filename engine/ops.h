@@ -24,6 +24,12 @@ void vg_conv_params_same(VgConvParams *p, int kh, int kw, int in_h, int in_w);
 /* Output size for input @in with kernel @k along one axis. */
 int vg_conv_out_size(int in, int k, int stride, int pad0, int pad1, int dil);
 
+/* conv2d lowers its input one band of output rows at a time: the column
+ * buffer, the padded input band and the band's output each stay within about
+ * this many bytes (more only when a single row needs it), whatever the
+ * picture size. Callers estimating memory count 3x this, not a per-pixel term. */
+#define VG_CONV_BAND_BYTES ((size_t)6 << 20)
+
 /*
  * y = conv2d(x, w) + b. x [N, Cin, H, W], w [Cout, Cin, kh, kw] (F32,
  * contiguous), b [Cout] or NULL, y [N, Cout, Ho, Wo]. GEMM on OpenBLAS.

@@ -23,7 +23,7 @@
 #define VG_MODEL_DIR_INSTALL ""
 #endif
 
-#define AUTO_TILE_BUDGET ((size_t)256 << 20)
+#define AUTO_TILE_BUDGET ((size_t)512 << 20)
 #define MAX_AUTO_OVERLAP 32
 
 struct VgUpscaler {

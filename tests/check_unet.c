@@ -139,6 +139,11 @@ START_TEST(test_tiny_diffusers)
     ck_assert_int_eq(cfg.use_linear_projection, _i);
     snprintf(rel, sizeof(rel), "tiny-%s/unet/diffusion_pytorch_model.safetensors", fam);
     VgWeights *w = open_shared(rel);
+    if (_i == 1) { /* SD2 rules (head dim 64) give this folder's config from shapes alone */
+        VgUnetConfig got;
+        ck_assert_int_eq(vg_unet_config_infer(&got, ctx, w, "", VG_UNET_LAYOUT_AUTO), 0);
+        ck_assert_msg(!memcmp(&got, &cfg, sizeof(cfg)), "inferred config differs from config.json");
+    }
     int ret = vg_unet_open(&u, ctx, w, NULL, VG_UNET_LAYOUT_AUTO, &cfg);
     ck_assert_msg(ret == 0, "open: %d (%s)", ret, vgt_last_error);
     check_refs(u, fam, "diffusers folder");
@@ -209,6 +214,29 @@ START_TEST(test_batch2)
     vg_unet_close(&u);
     vg_weights_close(&r);
     vg_weights_close(&w);
+}
+END_TEST
+
+/* F32 weights (released checkpoints come in F32, F16 and BF16): the widened copy of tiny-sd1. */
+START_TEST(test_f32_weights)
+{
+    VgUnetConfig cfg;
+    VgUnet *u = NULL;
+    VgWeights *w32 = NULL;
+    load_config(&cfg, "sd1");
+    VgWeights *w = open_shared("tiny-sd1/unet/diffusion_pytorch_model.safetensors");
+    ck_assert_int_eq(vg_weights_new(&w32), 0);
+    for (int i = 0; i < vg_weights_count(w); i++) {
+        VgTensor t;
+        ck_assert_int_eq(vg_tensor_to_f32(vg_weights_at(w, i), &t), 0);
+        ck_assert_int_eq(vg_weights_add(w32, vg_weights_name(w, i), &t), 0);  /* takes t's buffer */
+    }
+    vg_weights_close(&w);
+    int ret = vg_unet_open(&u, ctx, w32, NULL, VG_UNET_LAYOUT_AUTO, &cfg);
+    ck_assert_msg(ret == 0, "open: %d (%s)", ret, vgt_last_error);
+    check_refs(u, "sd1", "F32 weights");
+    vg_unet_close(&u);
+    vg_weights_close(&w32);
 }
 END_TEST
 
@@ -480,6 +508,7 @@ static Suite *unet_suite(void)
     tcase_add_loop_test(tc, test_tiny_diffusers, 0, 2);
     tcase_add_test(tc, test_tiny_sd2_original);
     tcase_add_test(tc, test_batch2);
+    tcase_add_test(tc, test_f32_weights);
     tcase_add_test(tc, test_micro_original);
     suite_add_tcase(s, tc);
     tc = tcase_create("layout");

@@ -418,29 +418,43 @@ static int norm_silu(VgCtx *c, const VgTensor *x, int groups, const VgTensor *g,
     return ret;
 }
 
-/* x [B, C, H, W] -> y [B, H*W, C] (and back with add, into x) */
-static void to_tokens(const VgTensor *x, VgTensor *y)
+/* [B, C, P] <-> [B, P, C] in 64-pixel tiles, one pool job per (batch, tile).
+ * dir 0: tokens[b, p, c] = x[b, c, p]; dir 1: x[b, c, p] += tokens[b, p, c]. */
+typedef struct Tr { float *x, *t; int64_t C, P, tiles; int dir; } Tr;
+
+#define TILE 64
+
+static void tr_job(void *arg, int i, int tid)
 {
-    const int64_t B = x->ne[0], C = x->ne[1], P = x->ne[2] * x->ne[3];
-    const float *s = x->data;
-    float *d = y->data;
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t p0 = 0; p0 < P; p0 += 64)
-            for (int64_t c = 0; c < C; c++)
-                for (int64_t p = p0; p < VG_MIN(P, p0 + 64); p++)
-                    d[(b * P + p) * C + c] = s[(b * C + c) * P + p];
+    const Tr *a = arg;
+    const int64_t b = i / a->tiles, p0 = (i % a->tiles) * TILE, p1 = VG_MIN(a->P, p0 + TILE);
+    float *x = a->x + b * a->C * a->P, *t = a->t + b * a->C * a->P;
+    for (int64_t c = 0; c < a->C; c++)
+        for (int64_t p = p0; p < p1; p++) {
+            if (a->dir)
+                x[c * a->P + p] += t[p * a->C + c];
+            else
+                t[p * a->C + c] = x[c * a->P + p];
+        }
 }
 
-static void add_from_tokens(const VgTensor *t, VgTensor *x)
+static void transpose_tokens(VgCtx *c, VgTensor *x, VgTensor *tok, int dir)
 {
-    const int64_t B = x->ne[0], C = x->ne[1], P = x->ne[2] * x->ne[3];
-    const float *s = t->data;
-    float *d = x->data;
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t p0 = 0; p0 < P; p0 += 64)
-            for (int64_t c = 0; c < C; c++)
-                for (int64_t p = p0; p < VG_MIN(P, p0 + 64); p++)
-                    d[(b * C + c) * P + p] += s[(b * P + p) * C + c];
+    Tr a = { .x = x->data, .t = tok->data, .C = x->ne[1], .P = x->ne[2] * x->ne[3], .dir = dir };
+    a.tiles = (a.P + TILE - 1) / TILE;
+    vg_pool_run(c ? c->pool : NULL, (int)(x->ne[0] * a.tiles), tr_job, &a);
+}
+
+/* h[b, c, :] += v[b, c]: the time-embedding projection, one job per plane */
+typedef struct PlaneAdd { float *h; const float *v; int64_t P; } PlaneAdd;
+
+static void plane_add_job(void *arg, int i, int tid)
+{
+    const PlaneAdd *a = arg;
+    float *d = a->h + (int64_t)i * a->P;
+    const float v = a->v[i];
+    for (int64_t k = 0; k < a->P; k++)
+        d[k] += v;
 }
 
 /* y (allocated here) = (shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x))) + proj(temb))))) / scale
@@ -462,13 +476,8 @@ static int resnet_fwd(VgUnet *u, const Resnet *r, const VgTensor *x, const VgTen
     if ((ret = alloc2(&tp, B, r->cout)) < 0 ||                          // [B, cout]
         (ret = vg_linear(c, temb, &r->tw, &r->tb, &tp)) < 0)
         goto end;
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t ch = 0; ch < r->cout; ch++) {
-            float *d = (float *)h.data + (b * r->cout + ch) * P;
-            const float v = ((const float *)tp.data)[b * r->cout + ch];
-            for (int64_t i = 0; i < P; i++)
-                d[i] += v;
-        }
+    PlaneAdd pa = { .h = h.data, .v = tp.data, .P = P };
+    vg_pool_run(c ? c->pool : NULL, (int)(B * r->cout), plane_add_job, &pa);
     if ((ret = norm_silu(c, &h, G, &r->n2w, &r->n2b, eps, &a)) < 0)
         goto end;
     vg_tensor_free(&h);
@@ -532,7 +541,7 @@ static int xformer_fwd(VgUnet *u, const Xformer *t, VgTensor *x, const VgTensor 
         (ret = alloc3(&n, B, P, C)) < 0 ||                              // [B, HW, C]
         (ret = alloc3(&h, B, P, C)) < 0)
         goto end;
-    to_tokens(&g, &n);
+    transpose_tokens(c, &g, &n, 0);
     vg_tensor_free(&g);
     if ((ret = vg_linear(c, &n, &t->piw, &t->pib, &h)) < 0 ||
         (ret = alloc3(&q, B, P, C)) < 0 || (ret = alloc3(&k, B, P, C)) < 0 ||
@@ -565,7 +574,7 @@ static int xformer_fwd(VgUnet *u, const Xformer *t, VgTensor *x, const VgTensor 
     }
     if ((ret = vg_linear(c, &h, &t->pow, &t->pob, &n)) < 0)
         goto end;
-    add_from_tokens(&n, x);
+    transpose_tokens(c, x, &n, 1);
 end:
     vg_tensor_free(&g); vg_tensor_free(&h); vg_tensor_free(&n);
     vg_tensor_free(&q); vg_tensor_free(&k); vg_tensor_free(&v); vg_tensor_free(&a);
