@@ -95,9 +95,11 @@ int vg_blas_setup(VgCtx *c)
         if (vg_blas_force_core(c, best) == 0)
             vg_log(c, VG_LOG_VERBOSE, "OpenBLAS kernel: %s (was %s)\n", best, prev);
     }
+    /* visgen splits its sgemms over its own pool (see blas.h) */
     if (openblas_set_num_threads)
-        openblas_set_num_threads(c->n_threads);
+        openblas_set_num_threads(1);
     snprintf(c->blas_kernel, sizeof(c->blas_kernel), "%s", vg_blas_corename());
-    vg_log(c, VG_LOG_DEBUG, "OpenBLAS kernel %s, %d threads\n", c->blas_kernel, c->n_threads);
+    vg_log(c, VG_LOG_DEBUG, "OpenBLAS kernel %s, 1 thread (visgen pool: %d)\n", c->blas_kernel,
+           c->n_threads);
     return 0;
 }

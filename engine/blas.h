@@ -4,6 +4,15 @@
  * "Prescott" (SSE3 kernels, ~4x slower sgemm). vg_blas_setup() checks the
  * choice against what the CPU runs and re-selects it when it is weaker.
  *
+ * Threading: visgen owns parallelism. OpenBLAS is set to 1 thread
+ * (process-wide) and the ops call cblas_sgemm concurrently from their ctx
+ * pool's workers, each on its own slice (conv2d: output bands, linear: rows
+ * or columns, attention: (batch, head, query block)). OpenBLAS's idle
+ * worker threads otherwise spin in sched_yield between our sgemm calls and
+ * take a core from the pool's copies and epilogues. Debian's pthread
+ * OpenBLAS 0.3.21 serialises its buffer pool with a lock, so concurrent
+ * calls are safe (tests/check_ops.c "blas_concurrent" checks it).
+ *
  * Everything here is process-wide (OpenBLAS has one kernel table and one
  * thread count per process): no BLAS call may run in another thread while
  * vg_blas_setup / vg_blas_force_core run, i.e. open contexts before starting
@@ -18,7 +27,7 @@
 /*
  * Called by vg_open: unless c->s.blas_autoselect is 0 or the user set
  * OPENBLAS_CORETYPE, re-selects a weaker-than-possible kernel; sets
- * OpenBLAS's (process-wide) thread count to c->n_threads; stores the final
+ * OpenBLAS's (process-wide) thread count to 1; stores the final
  * core name in c->blas_kernel.
  */
 int vg_blas_setup(VgCtx *c);

@@ -20,7 +20,10 @@ typedef struct TfLayer {
     VgTensor w, b;      /* Conv2D: [Cout, Cin, kh, kw], [Cout] (b unused if !has_b) */
     int has_b;
     int relu;           /* Conv2D: fused ReLU (own activation or the next layer's) */
-    int passthrough;    /* Activation fused into its producer: output = input */
+    int passthrough;    /* Activation fused into its producer, or an UpSampling2D folded
+                         * into its reader: output = input */
+    int fold;           /* Conv2D: r > 1 when it reads an r-times nearest upsample that
+                         * was folded into it (see fold_upsample) */
     int channels;       /* output channels */
     int factor;         /* output size / network input size */
     int last_use;       /* index of the last layer reading this output (-1: none) */
@@ -89,6 +92,20 @@ static int tf_forward(VgNet *net, VgCtx *c, const VgTensor *x, VgTensor *y)
             vg_conv_params_default(&p);
             p.dil_h = l->dil_h;
             p.dil_w = l->dil_w;
+            if (L->fold) {
+                /* low-resolution phase conv, then the phases into place */
+                VgTensor ph = { 0 };
+                const int r = L->fold;
+                vg_conv_params_same(&p, (int)L->w.ne[2], (int)L->w.ne[3], h / r, w / r);
+                if ((ret = vg_tensor_alloc4(&ph, 1, L->w.ne[0], h / r, w / r)) < 0) // [1, Cout*r*r, h/r, w/r]
+                    break;
+                ret = vg_conv2d_act(c, &v[in0], &L->w, L->has_b ? &L->b : NULL, &p,
+                                    L->relu ? VG_ACT_RELU : VG_ACT_NONE, 0.f, NULL, &ph);
+                if (ret >= 0 && (ret = vg_tensor_alloc4(&v[i], 1, L->channels, h, w)) >= 0)
+                    ret = vg_depth_to_space(c, &ph, r, VG_D2S_CRD, &v[i]); // [1, Cout, h, w]
+                vg_tensor_free(&ph);
+                break;
+            }
             vg_conv_params_same(&p, l->kh, l->kw, h, w);
             if ((ret = vg_tensor_alloc4(&v[i], 1, L->channels, h, w)) < 0) // [1, Cout, h, w]
                 break;
@@ -186,14 +203,19 @@ static void tf_plan_memory(TfNet *t)
 {
     double live = 0, peak = 0;
     char *alive = calloc((size_t)VG_MAX(t->n, 1), 1);
-    if (!alive) {
+    double *size = calloc((size_t)VG_MAX(t->n, 1), sizeof(*size)); /* floats per input px */
+    if (!alive || !size) {
+        free(alive);
+        free(size);
         t->peak_per_px = 1e6;
         return;
     }
     for (int i = 0; i < t->n; i++) {
         const TfLayer *L = &t->L[i];
-        const double sz = (double)L->channels * L->factor * L->factor;
         int reused = L->passthrough;
+        /* a passthrough layer hands its input's buffer on, whatever its nominal size */
+        size[i] = L->passthrough ? size[L->l->inputs[0]]
+                                 : (double)L->channels * L->factor * L->factor;
         if (i == t->m->input) {
             alive[i] = 0; /* the caller's buffer */
             continue;
@@ -210,23 +232,82 @@ static void tf_plan_memory(TfNet *t)
         if (reused && L->passthrough)
             alive[L->l->inputs[0]] = 0;
         if (!reused)
-            live += sz;
+            live += size[i];
         alive[i] = 1;
-        if (live > peak)
-            peak = live;
+        /* a folded conv holds its phase output beside its result for a moment */
+        if (live + (L->fold ? size[i] : 0) > peak)
+            peak = live + (L->fold ? size[i] : 0);
         for (int k = 0; k < L->l->n_inputs; k++) {
             const int j = L->l->inputs[k];
             if (alive[j] && t->L[j].last_use == i) {
                 alive[j] = 0;
-                live -= (double)t->L[j].channels * t->L[j].factor * t->L[j].factor;
+                live -= size[j];
             }
         }
     }
     free(alive);
+    free(size);
     t->peak_per_px = peak;
 }
 
 #define BAD(code, ...) do { vg_log(c, VG_LOG_ERROR, __VA_ARGS__); ret = (code); goto fail; } while (0)
+
+static int floor_div(int n, int r)
+{
+    return n >= 0 ? n / r : -((-n + r - 1) / r);
+}
+
+/*
+ * A "same" conv over an r-times nearest-upsampled map equals r*r phase convs
+ * over the small map: output pixel (r*y + a, r*x + b) sees, through tap
+ * (ky, kx), the small pixel (y + floor((a + ky - p) / r), x + ...), and a tap
+ * falling outside the big map falls outside the small one, so zero padding
+ * agrees too. The phases become the Cout*r*r output channels of one conv at
+ * low resolution (channel (co*r + a)*r + b, PyTorch pixel-shuffle order),
+ * followed by depth_to_space: same result, while the big r*r*Cin map is never
+ * built and the GEMM gets Cout*r*r rows instead of the 3 of an RGB head.
+ */
+static int fold_upsample(TfLayer *L, int r)
+{
+    const VgTfjsLayer *l = L->l;
+    const int ph = (l->kh - 1) / 2, pw = (l->kw - 1) / 2;
+    const int qh = (ph + r - 1) / r, qw = (pw + r - 1) / r; /* phase kernel radius */
+    const int64_t co_n = L->w.ne[0], ci_n = L->w.ne[1];
+    const int kh2 = 2 * qh + 1, kw2 = 2 * qw + 1;
+    VgTensor w2, b2 = { 0 };
+    int ret = vg_tensor_alloc4(&w2, co_n * r * r, ci_n, kh2, kw2); // [Cout*r*r, Cin, kh2, kw2]
+    if (ret < 0)
+        return ret;
+    const float *src = L->w.data;
+    float *dst = w2.data;
+    for (int64_t co = 0; co < co_n; co++)
+        for (int a = 0; a < r; a++)
+            for (int b = 0; b < r; b++)
+                for (int64_t ci = 0; ci < ci_n; ci++)
+                    for (int ky = 0; ky < l->kh; ky++)
+                        for (int kx = 0; kx < l->kw; kx++) {
+                            const int ly = floor_div(a + ky - ph, r) + qh;
+                            const int lx = floor_div(b + kx - pw, r) + qw;
+                            dst[(((co * r + a) * r + b) * ci_n + ci) * kh2 * kw2 + ly * kw2 + lx] +=
+                                src[((co * ci_n + ci) * l->kh + ky) * l->kw + kx];
+                        }
+    if (L->has_b) {
+        const int64_t n = co_n * r * r;
+        if ((ret = vg_tensor_alloc(&b2, VG_DT_F32, 1, &n)) < 0) {
+            vg_tensor_free(&w2);
+            return ret;
+        }
+        for (int64_t co = 0; co < co_n; co++)
+            for (int k = 0; k < r * r; k++)
+                ((float *)b2.data)[co * r * r + k] = ((const float *)L->b.data)[co];
+        vg_tensor_free(&L->b);
+        L->b = b2;
+    }
+    vg_tensor_free(&L->w);
+    L->w = w2;
+    L->fold = r;
+    return 0;
+}
 
 int vg_net_tfjs_create(VgNet **out, VgCtx *c, VgTfjsModel *m)
 {
@@ -398,6 +479,26 @@ int vg_net_tfjs_create(VgNet **out, VgCtx *c, VgTfjsModel *m)
                 }
             }
         }
+    }
+    /* Fold each UpSampling2D whose only reader is a "same" stride-1 conv into
+     * that conv (the upsample's input must die there, as it is handed over). */
+    for (int i = 0; i < t->n; i++) {
+        const VgTfjsLayer *l = &m->layers[i];
+        const int j = t->L[i].last_use;
+        if (l->type != VG_TFL_UPSAMPLE || l->size_h < 2 || j <= i || j >= t->n ||
+            t->L[l->inputs[0]].last_use != i || m->layers[j].type != VG_TFL_CONV2D ||
+            m->layers[j].n_inputs != 1 || !m->layers[j].pad_same || m->layers[j].dil_h != 1 ||
+            m->layers[j].dil_w != 1 || !(m->layers[j].kh & 1) || !(m->layers[j].kw & 1))
+            continue;
+        int only = 1;
+        for (int k = i + 1; k < j && only; k++)
+            for (int q = 0; q < m->layers[k].n_inputs; q++)
+                only &= m->layers[k].inputs[q] != i;
+        if (!only)
+            continue;
+        if ((ret = fold_upsample(&t->L[j], l->size_h)) < 0)
+            goto fail;
+        t->L[i].passthrough = 1;
     }
     tf_plan_memory(t);
 

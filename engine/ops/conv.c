@@ -12,8 +12,15 @@
  *    garbage columns while adding bias and activation.
  *  - any other stride: classic im2col with bounds checks; the GEMM writes
  *    straight into y.
- * The copies and the epilogue run on the ctx pool; the GEMM on OpenBLAS's
- * threads.
+ * Bands are the unit of parallelism: each ctx pool worker takes a band,
+ * lowers it into its own scratch (sized once per call), runs its own
+ * single-threaded sgemm (OpenBLAS runs 1 thread, see engine/blas.h) and the
+ * bias / activation epilogue, so no thread waits on another between steps.
+ *
+ * Fewer than VG_CONV_DIRECT_MAX_COUT output channels with stride 1: no
+ * sgemm (M = Cout wastes OpenBLAS's 16-24 row register blocks); the dsp
+ * conv_direct kernel computes each output row straight from the padded
+ * band input (or from x itself for a 1x1 conv).
  */
 #include <cblas.h>
 #include <string.h>
@@ -63,6 +70,8 @@ int vg_conv_out_size(int in, int k, int stride, int pad0, int pad1, int dil)
     return room < 0 ? -1 : (int)(room / stride + 1);
 }
 
+enum { CONV_1X1, CONV_WIDE, CONV_GENERAL };
+
 typedef struct Conv {
     const VgOpsDsp *dsp;
     int64_t cin, h, w, cout, kh, kw, ho, wo, k; /* k = cin * kh * kw */
@@ -73,19 +82,25 @@ typedef struct Conv {
     float slope;
     const float *alpha; /* PReLU slopes, [cout] or [1] */
     int64_t alpha_len;
-    /* current image and band */
+    int mode;           /* CONV_* */
+    int direct;         /* conv_direct instead of im2col + sgemm */
+    int64_t band_rows;  /* output rows per band (the last may have fewer) */
+    int64_t wp, span_h; /* padded width, extra input rows of a band (wide path) */
+    float *scratch;     /* per thread: [per_thread] floats */
+    int64_t per_thread;
+    /* current image */
     const float *x;     /* [cin, h, w] */
     float *y;           /* [cout, ho, wo] */
-    int64_t r0, nr;     /* output rows of the band */
-    /* stride-1 path */
-    int64_t wp, rows_in, nb; /* padded width, band input rows, wide columns */
-    float *xb;          /* [cin, rows_in, wp] */
-    float *col;         /* [k, nb] */
-    float *out;         /* [cout, nb] (wide path) */
-    float *tout;        /* [columns, cout] when cout < SMALL_COUT */
-    int64_t tn, tldc;   /* columns and row stride of the pending transpose */
-    float *tdst;
 } Conv;
+
+/* One band of output rows, private to the thread running it. */
+typedef struct Band {
+    int64_t r0, nr;     /* output rows */
+    int64_t rows_in, nb; /* wide path: input rows, wide columns */
+    float *xb;          /* [cin, rows_in, wp] */
+    float *col;         /* [k, nb] or [k, nr * wo] */
+    float *out;         /* [cout, nb] (wide path) */
+} Band;
 
 static inline float conv_slope(const Conv *c, int64_t co)
 {
@@ -99,189 +114,184 @@ static inline float conv_bias(const Conv *c, int64_t co)
 
 /* --- stride-1 path */
 
-static void fill_band_input(void *arg, int ci, int tid)
+static void fill_band_input(const Conv *c, const Band *b)
 {
-    const Conv *c = arg;
     const int64_t pl = c->p.pad_left, pr = c->wp - c->w - pl;
-    float *dst = c->xb + ci * c->rows_in * c->wp;
-    for (int64_t t = 0; t < c->rows_in; t++, dst += c->wp) {
-        const int64_t ih = c->r0 + t - c->p.pad_top;
-        if (ih < 0 || ih >= c->h) {
-            memset(dst, 0, (size_t)c->wp * sizeof(float));
-            continue;
+    float *dst = b->xb;
+    for (int64_t ci = 0; ci < c->cin; ci++)
+        for (int64_t t = 0; t < b->rows_in; t++, dst += c->wp) {
+            const int64_t ih = b->r0 + t - c->p.pad_top;
+            if (ih < 0 || ih >= c->h) {
+                memset(dst, 0, (size_t)c->wp * sizeof(float));
+                continue;
+            }
+            memset(dst, 0, (size_t)pl * sizeof(float));
+            memcpy(dst + pl, c->x + (ci * c->h + ih) * c->w, (size_t)c->w * sizeof(float));
+            memset(dst + pl + c->w, 0, (size_t)pr * sizeof(float));
         }
-        memset(dst, 0, (size_t)pl * sizeof(float));
-        memcpy(dst + pl, c->x + (ci * c->h + ih) * c->w, (size_t)c->w * sizeof(float));
-        memset(dst + pl + c->w, 0, (size_t)pr * sizeof(float));
+}
+
+static void fill_col_wide(const Conv *c, const Band *b)
+{
+    float *dst = b->col;
+    for (int64_t ci = 0; ci < c->cin; ci++) {
+        const float *src = b->xb + ci * b->rows_in * c->wp;
+        for (int64_t ky = 0; ky < c->kh; ky++)
+            for (int64_t kx = 0; kx < c->kw; kx++, dst += b->nb)
+                memcpy(dst, src + ky * c->p.dil_h * c->wp + kx * c->p.dil_w,
+                       (size_t)b->nb * sizeof(float));
     }
 }
 
-static void fill_col_wide(void *arg, int ci, int tid)
+static void epilogue_wide(const Conv *c, const Band *b)
 {
-    const Conv *c = arg;
-    const float *src = c->xb + ci * c->rows_in * c->wp;
-    float *dst = c->col + ci * c->kh * c->kw * c->nb;
-    for (int64_t ky = 0; ky < c->kh; ky++)
-        for (int64_t kx = 0; kx < c->kw; kx++, dst += c->nb)
-            memcpy(dst, src + ky * c->p.dil_h * c->wp + kx * c->p.dil_w,
-                   (size_t)c->nb * sizeof(float));
-}
-
-static void epilogue_wide(void *arg, int co, int tid)
-{
-    const Conv *c = arg;
-    const float *src = c->out + co * c->nb;
-    float *dst = c->y + (co * c->ho + c->r0) * c->wo;
-    const float b = conv_bias(c, co), s = conv_slope(c, co);
-    for (int64_t t = 0; t < c->nr; t++)
-        c->dsp->bias_act[c->dsp_act](dst + t * c->wo, src + t * c->wp, c->wo, b, s);
+    for (int64_t co = 0; co < c->cout; co++) {
+        const float *src = b->out + co * b->nb;
+        float *dst = c->y + (co * c->ho + b->r0) * c->wo;
+        const float bias = conv_bias(c, co), s = conv_slope(c, co);
+        for (int64_t t = 0; t < b->nr; t++)
+            c->dsp->bias_act[c->dsp_act](dst + t * c->wo, src + t * c->wp, c->wo, bias, s);
+    }
 }
 
 /* --- general path */
 
-static void fill_col_general(void *arg, int ci, int tid)
+static void fill_col_general(const Conv *c, const Band *b)
 {
-    const Conv *c = arg;
-    const int64_t n = c->nr * c->wo;
-    const float *src = c->x + ci * c->h * c->w;
-    float *dst = c->col + ci * c->kh * c->kw * n;
-    for (int64_t ky = 0; ky < c->kh; ky++)
-        for (int64_t kx = 0; kx < c->kw; kx++) {
-            for (int64_t t = 0; t < c->nr; t++) {
-                const int64_t ih = (c->r0 + t) * c->p.stride_h - c->p.pad_top + ky * c->p.dil_h;
-                if (ih < 0 || ih >= c->h) {
-                    memset(dst, 0, (size_t)c->wo * sizeof(float));
-                    dst += c->wo;
-                    continue;
+    float *dst = b->col;
+    for (int64_t ci = 0; ci < c->cin; ci++) {
+        const float *src = c->x + ci * c->h * c->w;
+        for (int64_t ky = 0; ky < c->kh; ky++)
+            for (int64_t kx = 0; kx < c->kw; kx++) {
+                for (int64_t t = 0; t < b->nr; t++) {
+                    const int64_t ih = (b->r0 + t) * c->p.stride_h - c->p.pad_top +
+                                       ky * c->p.dil_h;
+                    if (ih < 0 || ih >= c->h) {
+                        memset(dst, 0, (size_t)c->wo * sizeof(float));
+                        dst += c->wo;
+                        continue;
+                    }
+                    const float *row = src + ih * c->w;
+                    int64_t iw = kx * c->p.dil_w - c->p.pad_left;
+                    for (int64_t ox = 0; ox < c->wo; ox++, iw += c->p.stride_w)
+                        *dst++ = iw >= 0 && iw < c->w ? row[iw] : 0.0f;
                 }
-                const float *row = src + ih * c->w;
-                int64_t iw = kx * c->p.dil_w - c->p.pad_left;
-                for (int64_t ox = 0; ox < c->wo; ox++, iw += c->p.stride_w)
-                    *dst++ = iw >= 0 && iw < c->w ? row[iw] : 0.0f;
             }
-        }
+    }
 }
 
-/* In place on y rows [r0, r0 + nr) of channel co. */
-static void epilogue_inplace(void *arg, int co, int tid)
+/* In place on y rows [r0, r0 + nr) of every channel. */
+static void epilogue_inplace(const Conv *c, const Band *b)
 {
-    const Conv *c = arg;
-    float *dst = c->y + (co * c->ho + c->r0) * c->wo;
-    c->dsp->bias_act[c->dsp_act](dst, dst, c->nr * c->wo, conv_bias(c, co), conv_slope(c, co));
+    for (int64_t co = 0; co < c->cout; co++) {
+        float *dst = c->y + (co * c->ho + b->r0) * c->wo;
+        c->dsp->bias_act[c->dsp_act](dst, dst, b->nr * c->wo, conv_bias(c, co),
+                                     conv_slope(c, co));
+    }
 }
 
-/* OpenBLAS blocks the M dimension of sgemm by 16-24 rows in registers, so
- * a product with 3 or 4 output channels as M wastes most of every block
- * (5 GFLOPS measured for 64->4 and 48->3 convs). The transposed product,
- * out^T [n, cout] = col^T [n, k] x w^T [k, cout], puts the channels on N,
- * which the kernels block by 4-8; transposing a few channels back is cheap. */
-#define SMALL_COUT 16
-
-static void untranspose(void *arg, int co, int tid)
-{
-    const Conv *c = arg;
-    const float *src = c->tout + co;
-    float *dst = c->tdst + co * c->tldc;
-    for (int64_t j = 0; j < c->tn; j++)
-        dst[j] = src[j * c->cout];
-}
-
-static void gemm(Conv *c, VgPool *pool, int64_t n, const float *b, int64_t ldb, float *out,
+/* y rows [r0, r0 + nr) = W [cout, k] x cols [k, n] (row stride ldb) */
+static void gemm(const Conv *c, int64_t n, const float *cols, int64_t ldb, float *out,
                  int64_t ldc)
 {
-    if (!c->tout) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->cout, (int)n, (int)c->k,
-                    1.0f, c->wt, (int)c->k, b, (int)ldb, 0.0f, out, (int)ldc);
-        return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->cout, (int)n, (int)c->k,
+                1.0f, c->wt, (int)c->k, cols, (int)ldb, 0.0f, out, (int)ldc);
+}
+
+static void band_job(void *arg, int i, int tid)
+{
+    const Conv *c = arg;
+    const int64_t hw = c->h * c->w, howo = c->ho * c->wo;
+    float *s = c->scratch ? c->scratch + tid * c->per_thread : NULL;
+    Band b = { .r0 = (int64_t)i * c->band_rows };
+    b.nr = VG_MIN(c->band_rows, c->ho - b.r0);
+
+    switch (c->mode) {
+    case CONV_1X1:
+        /* x [cin, h*w] is the column matrix; rows r0.. are contiguous */
+        if (c->direct) {
+            const VgConvDirectArgs a = { c->x + b.r0 * c->w, hw, 0, c->wt, (int)c->cout,
+                                         (int)c->cin, 1, 1, 1, 1 };
+            c->dsp->conv_direct(c->y + b.r0 * c->w, howo, &a, b.nr * c->w);
+        } else {
+            gemm(c, b.nr * c->w, c->x + b.r0 * c->w, hw, c->y + b.r0 * c->w, hw);
+        }
+        epilogue_inplace(c, &b);
+        break;
+    case CONV_WIDE:
+        b.rows_in = b.nr + c->span_h;
+        b.nb = (b.nr - 1) * c->wp + c->wo;
+        b.xb = s;
+        fill_band_input(c, &b);
+        if (c->direct) {
+            /* output row t reads input rows t .. t + span_h of the band */
+            VgConvDirectArgs a = { NULL, b.rows_in * c->wp, c->wp, c->wt, (int)c->cout,
+                                   (int)c->cin, (int)c->kh, (int)c->kw, c->p.dil_h,
+                                   c->p.dil_w };
+            for (int64_t t = 0; t < b.nr; t++) {
+                a.x = b.xb + t * c->wp;
+                c->dsp->conv_direct(c->y + (b.r0 + t) * c->wo, howo, &a, c->wo);
+            }
+            epilogue_inplace(c, &b);
+            break;
+        }
+        b.col = b.xb + c->cin * (c->band_rows + c->span_h) * c->wp;
+        b.out = b.col + c->k * ((c->band_rows - 1) * c->wp + c->wo);
+        fill_col_wide(c, &b);
+        gemm(c, b.nb, b.col, b.nb, b.out, b.nb);
+        epilogue_wide(c, &b);
+        break;
+    default:
+        b.col = s;
+        fill_col_general(c, &b);
+        gemm(c, b.nr * c->wo, b.col, b.nr * c->wo, c->y + b.r0 * c->wo, howo);
+        epilogue_inplace(c, &b);
+        break;
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, (int)n, (int)c->cout, (int)c->k,
-                1.0f, b, (int)ldb, c->wt, (int)c->k, 0.0f, c->tout, (int)c->cout);
-    c->tn = n;
-    c->tdst = out;
-    c->tldc = ldc;
-    vg_pool_run(pool, (int)c->cout, untranspose, c);
 }
 
-/* Scratch for the transposed product of up to @n columns, if it is used. */
-static int alloc_tout(Conv *c, int64_t n)
+/* Output rows per band: the scratch of one band fits VG_CONV_BAND_BYTES
+ * split over the threads, and every thread gets at least one band. */
+static int64_t rows_per_band(int64_t bytes_per_row, int64_t rows, int threads)
 {
-    if (c->cout >= SMALL_COUT)
-        return 0;
-    c->tout = vg_malloc(sizeof(float) * c->cout * n);
-    return c->tout ? 0 : VG_ERR(ENOMEM);
+    const int64_t budget = CONV_BAND_BYTES / threads;
+    int64_t nr = budget / VG_MAX(bytes_per_row, 1);
+    nr = VG_MIN(nr, (rows + threads - 1) / threads);
+    return VG_MAX(VG_MIN(nr, rows), 1);
 }
 
-static int rows_per_band(int64_t bytes_per_row, int64_t rows)
+/* Plans the bands and allocates the per-thread scratch (once per call). */
+static int conv_plan(VgPool *pool, Conv *c)
 {
-    int64_t nr = CONV_BAND_BYTES / VG_MAX(bytes_per_row, 1);
-    return (int)VG_MAX(VG_MIN(nr, rows), 1);
-}
-
-static int conv_image(VgCtx *ctx, Conv *c)
-{
-    VgPool *pool = vg_ops_pool(ctx);
     const VgConvParams *p = &c->p;
-    int ret = 0;
-
-    if (c->kh == 1 && c->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && !p->pad_top &&
-        !p->pad_left && !p->pad_bottom && !p->pad_right) {
-        /* x [cin, h*w] is the column matrix; band only to keep the epilogue
-         * in cache behind the GEMM */
-        const int64_t hw = c->h * c->w;
-        const int nr = rows_per_band(c->w * (c->cin + c->cout) * 4, c->ho);
-        if ((ret = alloc_tout(c, nr * c->w)) < 0)
-            goto end;
-        for (c->r0 = 0; c->r0 < c->ho; c->r0 += c->nr) {
-            c->nr = VG_MIN(nr, c->ho - c->r0);
-            gemm(c, pool, c->nr * c->w, c->x + c->r0 * c->w, hw, c->y + c->r0 * c->w, hw);
-            vg_pool_run(pool, (int)c->cout, epilogue_inplace, c);
-        }
-        goto end;
-    }
-
-    if (p->stride_h == 1 && p->stride_w == 1) {
+    const int threads = vg_pool_threads(pool);
+    const int stride1 = p->stride_h == 1 && p->stride_w == 1;
+    c->direct = stride1 && c->cout < VG_CONV_DIRECT_MAX_COUT;
+    if (c->kh == 1 && c->kw == 1 && stride1 && !p->pad_top && !p->pad_left &&
+        !p->pad_bottom && !p->pad_right) {
+        c->mode = CONV_1X1;
+        c->band_rows = rows_per_band(c->w * (c->cin + c->cout) * 4, c->ho, threads);
+        c->per_thread = 0;
+    } else if (stride1) {
+        c->mode = CONV_WIDE;
         c->wp = c->w + p->pad_left + p->pad_right;
-        const int nr = rows_per_band(c->wp * c->k * 4, c->ho);
-        const int64_t span_h = (c->kh - 1) * p->dil_h;
-        c->rows_in = nr + span_h;
-        const int64_t nb_max = (nr - 1) * c->wp + c->wo;
-        c->xb = vg_malloc(sizeof(float) * c->cin * c->rows_in * c->wp);
-        c->col = vg_malloc(sizeof(float) * c->k * nb_max);
-        c->out = vg_malloc(sizeof(float) * c->cout * nb_max);
-        if (!c->xb || !c->col || !c->out || alloc_tout(c, nb_max) < 0) {
-            ret = VG_ERR(ENOMEM);
-            goto end;
-        }
-        for (c->r0 = 0; c->r0 < c->ho; c->r0 += c->nr) {
-            c->nr = VG_MIN(nr, c->ho - c->r0);
-            c->rows_in = c->nr + span_h;
-            c->nb = (c->nr - 1) * c->wp + c->wo;
-            vg_pool_run(pool, (int)c->cin, fill_band_input, c);
-            vg_pool_run(pool, (int)c->cin, fill_col_wide, c);
-            gemm(c, pool, c->nb, c->col, c->nb, c->out, c->nb);
-            vg_pool_run(pool, (int)c->cout, epilogue_wide, c);
-        }
-        goto end;
+        c->span_h = (c->kh - 1) * p->dil_h;
+        const int64_t row_bytes = c->direct ? c->cin * c->wp * 4
+                                            : (c->cin + c->k + c->cout) * c->wp * 4;
+        c->band_rows = rows_per_band(row_bytes, c->ho, threads);
+        const int64_t nb_max = (c->band_rows - 1) * c->wp + c->wo;
+        c->per_thread = c->cin * (c->band_rows + c->span_h) * c->wp;
+        if (!c->direct)
+            c->per_thread += (c->k + c->cout) * nb_max;
+    } else {
+        c->mode = CONV_GENERAL;
+        c->band_rows = rows_per_band(c->wo * c->k * 4, c->ho, threads);
+        c->per_thread = c->k * c->band_rows * c->wo;
     }
-
-    const int nr = rows_per_band(c->wo * c->k * 4, c->ho);
-    c->col = vg_malloc(sizeof(float) * c->k * nr * c->wo);
-    if (!c->col || alloc_tout(c, nr * c->wo) < 0) {
-        ret = VG_ERR(ENOMEM);
-        goto end;
-    }
-    for (c->r0 = 0; c->r0 < c->ho; c->r0 += c->nr) {
-        c->nr = VG_MIN(nr, c->ho - c->r0);
-        vg_pool_run(pool, (int)c->cin, fill_col_general, c);
-        gemm(c, pool, c->nr * c->wo, c->col, c->nr * c->wo, c->y + c->r0 * c->wo, c->ho * c->wo);
-        vg_pool_run(pool, (int)c->cout, epilogue_inplace, c);
-    }
-end:
-    vg_freep(&c->xb);
-    vg_freep(&c->col);
-    vg_freep(&c->out);
-    vg_freep(&c->tout);
-    return ret;
+    if (!c->per_thread)
+        return 0;
+    c->scratch = vg_malloc(sizeof(float) * c->per_thread * threads);
+    return c->scratch ? 0 : VG_ERR(ENOMEM);
 }
 
 static int check_params(VgCtx *ctx, const VgConvParams *p)
@@ -359,14 +369,18 @@ int vg_conv2d_act(VgCtx *ctx, const VgTensor *x, const VgTensor *w, const VgTens
         vg_log(ctx, VG_LOG_ERROR, "conv2d: unknown activation %d\n", (int)act);
         return VG_ERR(EINVAL);
     }
+    VgPool *pool = vg_ops_pool(ctx);
+    if ((ret = conv_plan(pool, &c)) < 0) {
+        vg_log(ctx, VG_LOG_ERROR, "conv2d: out of memory for scratch buffers\n");
+        return ret;
+    }
+    const int bands = (int)((ho + c.band_rows - 1) / c.band_rows);
     for (int64_t n = 0; n < x->ne[0]; n++) {
         c.x = (const float *)x->data + n * c.cin * c.h * c.w;
         c.y = (float *)y->data + n * c.cout * ho * wo;
-        if ((ret = conv_image(ctx, &c)) < 0) {
-            vg_log(ctx, VG_LOG_ERROR, "conv2d: out of memory for scratch buffers\n");
-            return ret;
-        }
+        vg_pool_run(pool, bands, band_job, &c);
     }
+    vg_free(c.scratch);
     return 0;
 }
 

@@ -50,6 +50,24 @@ static void bias_leaky_c(float *y, const float *x, ptrdiff_t n, float bias, floa
     }
 }
 
+static void conv_direct_c(float *y, ptrdiff_t ys, const VgConvDirectArgs *a, ptrdiff_t n)
+{
+    const float *w = a->w;
+    for (int co = 0; co < a->cout; co++) {
+        float *dst = y + co * ys;
+        for (ptrdiff_t j = 0; j < n; j++)
+            dst[j] = 0.0f;
+        for (int ci = 0; ci < a->cin; ci++)
+            for (int ky = 0; ky < a->kh; ky++)
+                for (int kx = 0; kx < a->kw; kx++) {
+                    const float *src = a->x + ci * a->xcs + ky * a->dh * a->xrs + kx * a->dw;
+                    const float wv = *w++;
+                    for (ptrdiff_t j = 0; j < n; j++)
+                        dst[j] += wv * src[j];
+                }
+    }
+}
+
 void vg_ops_dsp_init_c(VgOpsDsp *d)
 {
     d->isa = "c";
@@ -60,6 +78,7 @@ void vg_ops_dsp_init_c(VgOpsDsp *d)
     d->bias_act[VG_DSP_ACT_NONE] = bias_c;
     d->bias_act[VG_DSP_ACT_RELU] = bias_relu_c;
     d->bias_act[VG_DSP_ACT_LEAKY] = bias_leaky_c;
+    d->conv_direct = conv_direct_c;
 }
 
 static VgOpsDsp dsp;

@@ -18,6 +18,26 @@ enum VgDspAct { VG_DSP_ACT_NONE, VG_DSP_ACT_RELU, VG_DSP_ACT_LEAKY, VG_DSP_ACT_N
 
 typedef void (*VgBiasActFn)(float *y, const float *x, ptrdiff_t n, float bias, float slope);
 
+/*
+ * Direct convolution of one output row segment for few output channels
+ * (conv2d uses it when Cout < VG_CONV_DIRECT_MAX_COUT), without a column
+ * matrix: for co < cout, j < n
+ *   y[co * ys + j] = sum over ci < cin, ky < kh, kx < kw (in that order) of
+ *       w[((co * cin + ci) * kh + ky) * kw + kx] *
+ *       x[ci * xcs + ky * dh * xrs + kx * dw + j]
+ * x points at the (padded) input row of the output row, xcs / xrs are the
+ * channel / row strides of the input in floats. No bias, no activation.
+ * Versions differ by rounding only (FMA, order of the partial sums).
+ */
+#define VG_CONV_DIRECT_MAX_COUT 16
+typedef struct VgConvDirectArgs {
+    const float *x;
+    ptrdiff_t xcs, xrs;
+    const float *w; /* [cout, cin, kh, kw] */
+    int cout, cin, kh, kw, dh, dw;
+} VgConvDirectArgs;
+typedef void (*VgConvDirectFn)(float *y, ptrdiff_t ys, const VgConvDirectArgs *a, ptrdiff_t n);
+
 typedef struct VgOpsDsp {
     const char *isa; /* "c", "avx2" */
     void (*relu)(float *y, const float *x, ptrdiff_t n);
@@ -25,6 +45,7 @@ typedef struct VgOpsDsp {
     void (*add)(float *y, const float *a, const float *b, ptrdiff_t n);
     void (*scale)(float *y, const float *x, ptrdiff_t n, float s);
     VgBiasActFn bias_act[VG_DSP_ACT_N];
+    VgConvDirectFn conv_direct; /* cout < VG_CONV_DIRECT_MAX_COUT */
 } VgOpsDsp;
 
 /* The table for this CPU, filled on first use (thread-safe, then constant). */

@@ -99,21 +99,33 @@ void vg_nn_weight_release(VgNnWeight *w)
 
 /* --------------------------------------------------------------- linear */
 
-typedef struct BiasRows {
+/* y [M, N] = x [M, K] w [N, K]^T + b, split over the pool: by row blocks
+ * when M is large, else by column blocks (a few tokens through a wide
+ * layer); each job runs its own single-threaded sgemm, then its bias. */
+typedef struct Linear {
     const VgOpsDsp *dsp;
+    const float *x, *w, *b;
     float *y;
-    const float *b;
-    int64_t rows, n;
-} BiasRows;
+    int64_t m, n, k;
+    int64_t mb, nb;     /* rows / columns per job; one of them is the whole */
+} Linear;
 
-#define ROWS_PER_JOB 16
+#define ROWS_PER_JOB 16   /* element-wise jobs below */
+#define LIN_MIN_ROWS 16  /* rows per job below which N is split instead */
+#define LIN_MIN_COLS 64
 
-static void bias_rows_job(void *arg, int i, int tid)
+static void linear_job(void *arg, int i, int tid)
 {
-    const BiasRows *a = arg;
-    const int64_t r0 = (int64_t)i * ROWS_PER_JOB, r1 = VG_MIN(r0 + ROWS_PER_JOB, a->rows);
-    for (int64_t r = r0; r < r1; r++)
-        a->dsp->add(a->y + r * a->n, a->y + r * a->n, a->b, a->n);
+    const Linear *a = arg;
+    const int64_t jobs_n = (a->n + a->nb - 1) / a->nb;
+    const int64_t r0 = (i / jobs_n) * a->mb, c0 = (i % jobs_n) * a->nb;
+    const int64_t mr = VG_MIN(a->mb, a->m - r0), nc = VG_MIN(a->nb, a->n - c0);
+    float *y = a->y + r0 * a->n + c0;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mr, (int)nc, (int)a->k, 1.0f,
+                a->x + r0 * a->k, (int)a->k, a->w + c0 * a->k, (int)a->k, 0.0f, y, (int)a->n);
+    if (a->b)
+        for (int64_t r = 0; r < mr; r++)
+            a->dsp->add(y + r * a->n, y + r * a->n, a->b + c0, nc);
 }
 
 int vg_linear(VgCtx *ctx, const VgTensor *x, const VgTensor *w, const VgTensor *b, VgTensor *y)
@@ -152,12 +164,15 @@ int vg_linear(VgCtx *ctx, const VgTensor *x, const VgTensor *w, const VgTensor *
         (ret = vg_nn_weight(ctx, "linear", "bias", b, 1, 1, &wb)) < 0)
         goto end;
     /* y [M, N] = x [M, K] * w [N, K]^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f,
-                x->data, (int)k, ww.p, (int)k, 0.0f, y->data, (int)n);
-    if (wb.p) {
-        BiasRows a = { vg_ops_dsp(), y->data, wb.p, m, n };
-        vg_pool_run(vg_ops_pool(ctx), (int)((m + ROWS_PER_JOB - 1) / ROWS_PER_JOB),
-                    bias_rows_job, &a);
+    {
+        const int threads = vg_pool_threads(vg_ops_pool(ctx));
+        Linear a = { vg_ops_dsp(), x->data, ww.p, wb.p, y->data, m, n, k, m, n };
+        if (threads > 1 && m >= (int64_t)threads * LIN_MIN_ROWS)
+            a.mb = (m + 2 * threads - 1) / (2 * threads);    /* 2 jobs per thread */
+        else if (threads > 1 && n >= (int64_t)threads * LIN_MIN_COLS)
+            a.nb = VG_MAX((n + threads - 1) / threads, 1);
+        const int64_t jobs = ((m + a.mb - 1) / a.mb) * ((n + a.nb - 1) / a.nb);
+        vg_pool_run(vg_ops_pool(ctx), (int)jobs, linear_job, &a);
     }
 end:
     vg_nn_weight_release(&ww);

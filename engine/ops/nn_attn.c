@@ -9,7 +9,9 @@
  * and finally O /= l. Scratch is ATT_QB * ATT_KC floats whatever Lq and Lk
  * are. Q, K, V and O are read / written in place with a row stride of H*D
  * (PyTorch's view(B, L, H, D) layout), so there is no transpose copy.
- * The GEMMs run on OpenBLAS's threads, the row softmax on the ctx pool.
+ * The (batch, head, query block) items are the ctx pool's jobs: each
+ * worker runs its own single-threaded sgemms and softmax on its own
+ * scratch (OpenBLAS runs 1 thread, see engine/blas.h).
  */
 #include <cblas.h>
 #include <math.h>
@@ -78,6 +80,51 @@ static int overlaps(const VgTensor *a, const VgTensor *b)
     return pa < pb + nb && pb < pa + na;
 }
 
+typedef struct AttnJobs {
+    const VgNnDsp *dsp;
+    const float *q, *k, *v;
+    float *y;
+    int64_t lq, lk, c, d, heads, qblocks, kc;
+    int causal;
+    float scale;
+    float *scratch;     /* per thread: s [ATT_QB, kc], m [ATT_QB], l [ATT_QB] */
+    int64_t per_thread;
+} AttnJobs;
+
+static void attn_job(void *arg, int i, int tid)
+{
+    const AttnJobs *j = arg;
+    const int64_t b = i / (j->heads * j->qblocks), h = (i / j->qblocks) % j->heads;
+    const int64_t c = j->c, d = j->d;
+    Attn a = { .dsp = j->dsp, .ld = c, .d = d, .causal = j->causal };
+    a.s = j->scratch + tid * j->per_thread;
+    a.m = a.s + ATT_QB * j->kc;
+    a.l = a.m + ATT_QB;
+    a.q0 = (i % j->qblocks) * ATT_QB;
+    a.nq = VG_MIN(ATT_QB, j->lq - a.q0);
+    const int64_t off = (b * j->lq + a.q0) * c + h * d;
+    const float *qb = j->q + off;
+    a.o = j->y + off;
+    const int64_t kend = j->causal ? VG_MIN(j->lk, a.q0 + a.nq) : j->lk;
+    const int jobs = (int)((a.nq + ATT_ROWS_PER_JOB - 1) / ATT_ROWS_PER_JOB);
+    for (a.k0 = 0; a.k0 < kend; a.k0 += j->kc) {
+        a.nk = VG_MIN(j->kc, kend - a.k0);
+        a.first = a.k0 == 0;
+        const int64_t koff = (b * j->lk + a.k0) * c + h * d;
+        /* S [nq, nk] = scale * Q [nq, D] K [nk, D]^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)a.nq, (int)a.nk, (int)d,
+                    j->scale, qb, (int)c, j->k + koff, (int)c, 0.0f, a.s, (int)a.nk);
+        for (int r = 0; r < jobs; r++)
+            softmax_job(&a, r, tid);
+        /* O [nq, D] (+)= P [nq, nk] V [nk, D] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)a.nq, (int)d, (int)a.nk,
+                    1.0f, a.s, (int)a.nk, j->v + koff, (int)c, a.first ? 0.0f : 1.0f, a.o,
+                    (int)c);
+    }
+    for (int r = 0; r < jobs; r++)
+        finish_job(&a, r, tid);
+}
+
 int vg_attention(VgCtx *ctx, const VgTensor *q, const VgTensor *k, const VgTensor *v,
                  int heads, int causal, VgTensor *y)
 {
@@ -105,44 +152,24 @@ int vg_attention(VgCtx *ctx, const VgTensor *q, const VgTensor *k, const VgTenso
     }
     const int64_t d = c / heads;
     const float scale = (float)(1.0 / sqrt((double)d));
-    Attn a = { .dsp = vg_nn_dsp(), .ld = c, .d = d, .causal = causal };
-    const int64_t kc = VG_MIN(ATT_KC, lk);
-    a.s = vg_malloc(sizeof(float) * ATT_QB * kc);
-    a.m = vg_malloc(sizeof(float) * ATT_QB * 2);
-    if (!a.s || !a.m) {
-        vg_log(ctx, VG_LOG_ERROR, "attention: out of memory for scratch\n");
-        ret = VG_ERR(ENOMEM);
-        goto end;
-    }
-    a.l = a.m + ATT_QB;
     VgPool *pool = vg_ops_pool(ctx);
-    for (int64_t b = 0; b < bsz; b++)
-        for (int64_t h = 0; h < heads; h++)
-            for (a.q0 = 0; a.q0 < lq; a.q0 += ATT_QB) {
-                a.nq = VG_MIN(ATT_QB, lq - a.q0);
-                const int64_t off = (b * lq + a.q0) * c + h * d;
-                const float *qb = (const float *)q->data + off;
-                a.o = (float *)y->data + off;
-                const int64_t kend = causal ? VG_MIN(lk, a.q0 + a.nq) : lk;
-                const int jobs = (int)((a.nq + ATT_ROWS_PER_JOB - 1) / ATT_ROWS_PER_JOB);
-                for (a.k0 = 0; a.k0 < kend; a.k0 += kc) {
-                    a.nk = VG_MIN(kc, kend - a.k0);
-                    a.first = a.k0 == 0;
-                    const int64_t koff = (b * lk + a.k0) * c + h * d;
-                    /* S [nq, nk] = scale * Q [nq, D] K [nk, D]^T */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)a.nq, (int)a.nk,
-                                (int)d, scale, qb, (int)c, (const float *)k->data + koff,
-                                (int)c, 0.0f, a.s, (int)a.nk);
-                    vg_pool_run(pool, jobs, softmax_job, &a);
-                    /* O [nq, D] (+)= P [nq, nk] V [nk, D] */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)a.nq, (int)d,
-                                (int)a.nk, 1.0f, a.s, (int)a.nk, (const float *)v->data + koff,
-                                (int)c, a.first ? 0.0f : 1.0f, a.o, (int)c);
-                }
-                vg_pool_run(pool, jobs, finish_job, &a);
-            }
-end:
-    vg_free(a.s);
-    vg_free(a.m);
+    const int threads = vg_pool_threads(pool);
+    AttnJobs j = { .dsp = vg_nn_dsp(), .q = q->data, .k = k->data, .v = v->data, .y = y->data,
+                   .lq = lq, .lk = lk, .c = c, .d = d, .heads = heads, .causal = causal,
+                   .scale = scale, .kc = VG_MIN(ATT_KC, lk) };
+    j.qblocks = (lq + ATT_QB - 1) / ATT_QB;
+    j.per_thread = ATT_QB * j.kc + 2 * ATT_QB;
+    ret = 0;
+    if (bsz * heads * j.qblocks > INT32_MAX) {
+        vg_log(ctx, VG_LOG_ERROR, "attention: too many (batch, head, query block) items\n");
+        return VG_ERR(EINVAL);
+    }
+    j.scratch = vg_malloc(sizeof(float) * j.per_thread * threads);
+    if (!j.scratch) {
+        vg_log(ctx, VG_LOG_ERROR, "attention: out of memory for scratch\n");
+        return VG_ERR(ENOMEM);
+    }
+    vg_pool_run(pool, (int)(bsz * heads * j.qblocks), attn_job, &j);
+    vg_free(j.scratch);
     return ret;
 }

@@ -8,4 +8,7 @@
  * the CPU runs AVX2 and FMA. */
 void vg_ops_dsp_init_avx2(VgOpsDsp *d);
 
+/* engine/x86/conv_avx2.c: the conv_direct entry. */
+void vg_conv_direct_avx2(float *y, ptrdiff_t ys, const VgConvDirectArgs *a, ptrdiff_t n);
+
 #endif

@@ -2,7 +2,8 @@
  * AVX2 element-wise kernels; same results as the C reference in
  * engine/ops/dsp.c, bit for bit (no FMA contraction: v + bias and v * slope
  * round as in C). Tails use masked loads/stores so no scalar loop and no
- * reads past the end.
+ * reads past the end. conv_direct (engine/x86/conv_avx2.c) is the exception:
+ * it uses FMA and differs from C by rounding.
  */
 #include <immintrin.h>
 #include <stdint.h>
@@ -97,4 +98,5 @@ void vg_ops_dsp_init_avx2(VgOpsDsp *d)
     d->bias_act[VG_DSP_ACT_NONE] = bias_avx2;
     d->bias_act[VG_DSP_ACT_RELU] = bias_relu_avx2;
     d->bias_act[VG_DSP_ACT_LEAKY] = bias_leaky_avx2;
+    d->conv_direct = vg_conv_direct_avx2;
 }
