@@ -13,7 +13,7 @@ DEPS_LIBS   := -lopenblas $(shell pkg-config --libs libcjson minizip 2>/dev/null
 
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fPIC \
               -I. -Iinclude -I/usr/include/x86_64-linux-gnu/openblas-pthread \
-              -DVG_MODEL_DIR_BUILD='"$(TOP)/$(B)/models"' \
+              -DVG_MODEL_DIR_BUILD='"$(TOP)/build/models"' \
               -DVG_MODEL_DIR_INSTALL='"$(PREFIX)/share/visgen/models"'
 CFLAGS  += $(OPTFLAGS) $(CFLAGS_BASE) $(DEPS_CFLAGS)
 
@@ -50,7 +50,7 @@ $(B)/pkgconfig/visgen.pc: Makefile $(wildcard config.mak)
 
 $(B)/bin/visgen: $(TOOL_SRCS) $(LIBVISGEN)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TOOL_SRCS) $(LIBVISGEN) $(DEPS_LIBS) -o $@
+	$(CC) $(CFLAGS) $(LDFLAGS) $(TOOL_SRCS) $(LIBVISGEN) $(DEPS_LIBS) -o $@
 
 # ---------------------------------------------------------------- unit tests
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
@@ -58,7 +58,7 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
 $(B)/tests/check_%: tests/check_%.c $(TEST_COMMON) $(LIBVISGEN)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(CHECK_CFLAGS) -DVG_SHARED_DATA='"$(TOP)/../shared/data"' \
+	$(CC) $(CFLAGS) $(LDFLAGS) $(CHECK_CFLAGS) -DVG_SHARED_DATA='"$(TOP)/../shared/data"' \
 	  -DVG_TOP='"$(TOP)"' $< $(TEST_COMMON) $(LIBVISGEN) $(CHECK_LIBS) $(DEPS_LIBS) -o $@
 
 # Header test: every public header compiles on its own.
@@ -84,6 +84,14 @@ check: deps
 	$(MAKE) check-unit
 	$(MAKE) check-e2e
 
+# The same suite built with AddressSanitizer + UBSan in build/asan, run in
+# one process per binary (CK_FORK=no) so leaks and overflows are reported.
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
+check-asan: models
+	$(MAKE) B=build/asan OPTFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" unit-tests
+	@fail=0; for t in $(TEST_BINS:$(B)/%=build/asan/%); do echo "== $$t"; \
+	  CK_FORK=no UBSAN_OPTIONS=halt_on_error=1 $$t || fail=1; done; exit $$fail
+
 deps:
 	./tools/install-deps.sh
 
@@ -103,4 +111,4 @@ clean:
 -include $(wildcard mk/*.mk)
 -include $(LIB_OBJS:.o=.d)
 
-.PHONY: all unit-tests check check-unit check-valgrind deps install clean
+.PHONY: all unit-tests check check-unit check-valgrind check-asan deps install clean

@@ -34,6 +34,8 @@
  * enough that the GEMM has a few thousand columns (OpenBLAS reaches its
  * peak), small enough to stay in L3 together with the band's output. */
 #define CONV_BAND_BYTES VG_CONV_BAND_BYTES
+/* columns per conv_direct call (a multiple of 96 keeps its blocks full) */
+#define DIRECT_CHUNK 192
 
 void vg_conv_params_default(VgConvParams *p)
 {
@@ -228,9 +230,14 @@ static void band_job(void *arg, int i, int tid)
             VgConvDirectArgs a = { NULL, b.rows_in * c->wp, c->wp, c->wt, (int)c->cout,
                                    (int)c->cin, (int)c->kh, (int)c->kw, c->p.dil_h,
                                    c->p.dil_w };
-            for (int64_t t = 0; t < b.nr; t++) {
-                a.x = b.xb + t * c->wp;
-                c->dsp->conv_direct(c->y + (b.r0 + t) * c->wo, howo, &a, c->wo);
+            /* column chunks so that the band's rows of a chunk stay in L2
+             * while every output row of the band reads them */
+            for (int64_t j0 = 0; j0 < c->wo; j0 += DIRECT_CHUNK) {
+                const int64_t n = VG_MIN(DIRECT_CHUNK, c->wo - j0);
+                for (int64_t t = 0; t < b.nr; t++) {
+                    a.x = b.xb + t * c->wp + j0;
+                    c->dsp->conv_direct(c->y + (b.r0 + t) * c->wo + j0, howo, &a, n);
+                }
             }
             epilogue_inplace(c, &b);
             break;

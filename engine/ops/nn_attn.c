@@ -159,7 +159,6 @@ int vg_attention(VgCtx *ctx, const VgTensor *q, const VgTensor *k, const VgTenso
                    .scale = scale, .kc = VG_MIN(ATT_KC, lk) };
     j.qblocks = (lq + ATT_QB - 1) / ATT_QB;
     j.per_thread = ATT_QB * j.kc + 2 * ATT_QB;
-    ret = 0;
     if (bsz * heads * j.qblocks > INT32_MAX) {
         vg_log(ctx, VG_LOG_ERROR, "attention: too many (batch, head, query block) items\n");
         return VG_ERR(EINVAL);
@@ -171,5 +170,5 @@ int vg_attention(VgCtx *ctx, const VgTensor *q, const VgTensor *k, const VgTenso
     }
     vg_pool_run(pool, (int)(bsz * heads * j.qblocks), attn_job, &j);
     vg_free(j.scratch);
-    return ret;
+    return 0;
 }

@@ -35,6 +35,11 @@ static ALWAYS_INLINE void block(float *y, ptrdiff_t ys, const VgConvDirectArgs *
     for (int ci = 0; ci < a->cin; ci++)
         for (int ky = 0; ky < a->kh; ky++) {
             const float *src = x + ci * a->xcs + ky * a->dh * a->xrs;
+            /* ~150 input rows are live at once, too many streams for the
+             * hardware prefetcher: fetch two blocks ahead */
+            _mm_prefetch((const char *)(src + 16 * V), _MM_HINT_T0);
+            if (V > 2)
+                _mm_prefetch((const char *)(src + 16 * V + 16), _MM_HINT_T0);
             for (int kx = 0; kx < a->kw; kx++, src += a->dw, w++) {
                 __m256 xv[4];
 #pragma GCC unroll 4
