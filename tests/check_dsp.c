@@ -6,6 +6,12 @@
  * must stay untouched. Tolerance: 0 ULP (the AVX2 code does the same single
  * roundings as C); any NaN matches any NaN.
  *
+ * conv_direct (few-channel direct convolution) is compared separately with a
+ * tolerance, because the AVX2 version uses FMA: random inputs must agree
+ * within 2e-5 of the sum of |w * x| over the taps (plus 1e-37 for
+ * subnormal products); extreme inputs use power-of-two weights <= 1, where FMA
+ * and multiply-then-add round alike, and must match up to NaN.
+ *
  * `check_dsp --bench` prints C and AVX2 timings instead.
  */
 #include <check.h>
@@ -142,6 +148,90 @@ START_TEST(test_kernel)
 }
 END_TEST
 
+/* ---------------------------------------------------------- conv_direct */
+
+typedef struct DirectCase { int cin, kh, kw, dh, dw, n; } DirectCase;
+
+/* One comparison: Cout @cout, the rest from @dc; @mode 0 random, 1 extreme
+ * inputs with power-of-two weights. Output and input rows are padded so
+ * guards catch writes past n and the input is allocated to the byte. */
+static void direct_case(int cout, const DirectCase *dc, int mode, int off)
+{
+    const int rows = (dc->kh - 1) * dc->dh + 1;
+    const ptrdiff_t xrs = dc->n + (dc->kw - 1) * dc->dw + (off & 1);
+    const ptrdiff_t xcs = rows * xrs + off;
+    const ptrdiff_t ys = dc->n + 5;
+    const size_t nx = (size_t)(dc->cin - 1) * xcs + (rows - 1) * xrs + xrs;
+    const size_t nw = (size_t)cout * dc->cin * dc->kh * dc->kw, ny = (size_t)cout * ys;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *ya = malloc(ny * 4), *yb = malloc(ny * 4);
+    ck_assert(x && w && ya && yb);
+    static const float pow2[] = { 0.0f, 1.0f, -1.0f, 0.5f, -0.25f, -0.125f, 1.0f }; /* |w| <= 1: no overflow */
+    fill(x, (int)nx, mode ? 1 + (int)(rnd() % 2) : 0);
+    for (size_t i = 0; i < nw; i++)
+        w[i] = mode ? pow2[rnd() % 7] : (float)((int)(rnd() % 2001) - 1000) / 3000.0f;
+    for (size_t i = 0; i < ny; i++)
+        ya[i] = yb[i] = -777.0f;
+    const VgConvDirectArgs a = { x, xcs, xrs, w, cout, dc->cin, dc->kh, dc->kw, dc->dh, dc->dw };
+    ref.conv_direct(ya, ys, &a, dc->n);
+    opt.conv_direct(yb, ys, &a, dc->n);
+    for (int co = 0; co < cout; co++)
+        for (ptrdiff_t j = 0; j < ys; j++) {
+            const float r = ya[co * ys + j], o = yb[co * ys + j];
+            if (j >= dc->n) {
+                ck_assert_msg(r == -777.0f && o == -777.0f, "conv_direct wrote past n %d "
+                              "(cout %d, row %d, column %td)", dc->n, cout, co, j);
+                continue;
+            }
+            double mag = 0;
+            for (int ci = 0; ci < dc->cin; ci++)
+                for (int ky = 0; ky < dc->kh; ky++)
+                    for (int kx = 0; kx < dc->kw; kx++)
+                        mag += fabs((double)w[((co * dc->cin + ci) * dc->kh + ky) * dc->kw + kx] *
+                                    x[ci * xcs + ky * dc->dh * xrs + kx * dc->dw + j]);
+            const int ok = (isnan(r) && isnan(o)) || r == o ||
+                           (mode == 0 && fabs((double)r - o) <= 2e-5 * mag + 1e-37) ||
+                           (mode == 1 && isfinite(r) && fabs((double)r - o) <= 1e-37);
+            ck_assert_msg(ok, "conv_direct cout %d cin %d k %dx%d dil %dx%d n %d mode %d: "
+                          "row %d column %td: c %a avx2 %a", cout, dc->cin, dc->kh, dc->kw,
+                          dc->dh, dc->dw, dc->n, mode, co, j, r, o);
+        }
+    free(x), free(w), free(ya), free(yb);
+}
+
+START_TEST(test_conv_direct)
+{
+    const int cout = _i; /* 1 .. VG_CONV_DIRECT_MAX_COUT - 1 */
+    static const DirectCase shapes[] = {
+        { 1, 3, 3, 1, 1, 7 },   { 3, 3, 3, 1, 1, 33 },  { 64, 3, 3, 1, 1, 97 },
+        { 67, 3, 3, 1, 1, 41 }, { 48, 1, 1, 1, 1, 131 }, { 5, 5, 3, 2, 1, 19 },
+        { 2, 3, 5, 1, 2, 64 },  { 16, 1, 3, 1, 3, 1 },  { 7, 3, 1, 1, 1, 8 },
+        { 13, 3, 3, 1, 1, 9 },  { 31, 2, 2, 1, 1, 95 }, { 4, 3, 3, 1, 1, 200 },
+    };
+    for (int mode = 0; mode < 2; mode++)
+        for (size_t s = 0; s < sizeof(shapes) / sizeof(*shapes); s++)
+            direct_case(cout, &shapes[s], mode, (int)s & 3);
+    /* every Cin 1..67 on an odd width */
+    for (int cin = 1; cin <= 67; cin++) {
+        const DirectCase dc = { cin, 3, 3, 1, 1, 37 + (cin & 15) };
+        direct_case(cout, &dc, 0, cin & 3);
+    }
+}
+END_TEST
+
+/* The C reference conv_direct on a case worked out by hand. */
+START_TEST(test_conv_direct_values)
+{
+    /* 1 input channel, 2 rows of 4, kernel 2x2, 2 output channels, n 3 */
+    const float x[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    const float w[8] = { 1, 0, 0, 1, /* x[j] + x[4 + j + 1] */ 0, 2, -1, 0 };
+    float y[6];
+    const VgConvDirectArgs a = { x, 8, 4, w, 2, 1, 2, 2, 1, 1 };
+    ref.conv_direct(y, 3, &a, 3);
+    ck_assert(y[0] == 7 && y[1] == 9 && y[2] == 11);   /* 1+6, 2+7, 3+8 */
+    ck_assert(y[3] == -1 && y[4] == 0 && y[5] == 1);   /* 2*2-5, 2*3-6, 2*4-7 */
+}
+END_TEST
+
 /* The C reference itself, on values whose answer is known. */
 START_TEST(test_reference_values)
 {
@@ -196,6 +286,8 @@ int main(int argc, char **argv)
     tcase_add_test(tc, test_dispatch);
     tcase_add_test(tc, test_reference_values);
     tcase_add_loop_test(tc, test_kernel, 0, F_N);
+    tcase_add_test(tc, test_conv_direct_values);
+    tcase_add_loop_test(tc, test_conv_direct, 1, VG_CONV_DIRECT_MAX_COUT);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -10,6 +10,7 @@
 #include <cblas.h>
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 #include "visgen/visgen.h"
 #include "engine/mem.h"
+#include "engine/nn.h"
 #include "engine/ops.h"
 #include "engine/tensor.h"
 #include "engine/weights.h"
@@ -229,6 +231,122 @@ START_TEST(test_conv_bands)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- blas */
+
+/* visgen sets OpenBLAS to 1 thread and calls sgemm from several pool
+ * workers at once (engine/blas.h). Stress that: 4 threads x many sgemms of
+ * mixed shapes (large enough to use OpenBLAS's packing buffers) must give
+ * the same bits as the same products run one after another. */
+enum { STRESS_THREADS = 4, STRESS_GEMMS = 24 };
+
+typedef struct StressJob {
+    int m, n, k;
+    float *a, *b, *c;
+} StressJob;
+
+static StressJob stress_jobs[STRESS_THREADS][STRESS_GEMMS];
+
+static void stress_gemm(const StressJob *j)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, (j->m & 1) ? CblasTrans : CblasNoTrans, j->m, j->n,
+                j->k, 1.0f, j->a, j->k, j->b, (j->m & 1) ? j->k : j->n, 0.0f, j->c, j->n);
+}
+
+static void *stress_thread(void *arg)
+{
+    StressJob *jobs = arg;
+    for (int r = 0; r < 4; r++)
+        for (int i = 0; i < STRESS_GEMMS; i++)
+            stress_gemm(&jobs[i]);
+    return NULL;
+}
+
+START_TEST(test_blas_concurrent)
+{
+    int (*get_threads)(void) = openblas_get_num_threads;
+    ck_assert_int_eq(get_threads(), 1); /* set by vg_open */
+    static const int dims[][3] = { { 3, 2000, 432 }, { 64, 1300, 576 }, { 4, 640, 576 },
+                                   { 96, 96, 96 }, { 257, 130, 300 }, { 16, 4096, 64 } };
+    srand(11);
+    for (int t = 0; t < STRESS_THREADS; t++)
+        for (int i = 0; i < STRESS_GEMMS; i++) {
+            StressJob *j = &stress_jobs[t][i];
+            const int *d = dims[(t + i) % 6];
+            j->m = d[0], j->n = d[1], j->k = d[2];
+            j->a = vg_malloc(sizeof(float) * j->m * j->k);
+            j->b = vg_malloc(sizeof(float) * j->k * j->n);
+            j->c = vg_malloc(sizeof(float) * j->m * j->n);
+            ck_assert(j->a && j->b && j->c);
+            for (int e = 0; e < j->m * j->k; e++)
+                j->a[e] = rand() / (float)RAND_MAX - 0.5f;
+            for (int e = 0; e < j->k * j->n; e++)
+                j->b[e] = rand() / (float)RAND_MAX - 0.5f;
+        }
+    /* serial reference */
+    float *ref[STRESS_THREADS][STRESS_GEMMS];
+    for (int t = 0; t < STRESS_THREADS; t++)
+        for (int i = 0; i < STRESS_GEMMS; i++) {
+            StressJob *j = &stress_jobs[t][i];
+            stress_gemm(j);
+            ref[t][i] = vg_malloc(sizeof(float) * j->m * j->n);
+            ck_assert(ref[t][i]);
+            memcpy(ref[t][i], j->c, sizeof(float) * j->m * j->n);
+            memset(j->c, 0xff, sizeof(float) * j->m * j->n); /* NaN until recomputed */
+        }
+    pthread_t th[STRESS_THREADS];
+    for (int t = 0; t < STRESS_THREADS; t++)
+        ck_assert_int_eq(pthread_create(&th[t], NULL, stress_thread, stress_jobs[t]), 0);
+    for (int t = 0; t < STRESS_THREADS; t++)
+        pthread_join(th[t], NULL);
+    for (int t = 0; t < STRESS_THREADS; t++)
+        for (int i = 0; i < STRESS_GEMMS; i++) {
+            StressJob *j = &stress_jobs[t][i];
+            ck_assert_msg(!memcmp(ref[t][i], j->c, sizeof(float) * j->m * j->n),
+                          "thread %d sgemm %d (%dx%dx%d): concurrent result differs from serial",
+                          t, i, j->m, j->n, j->k);
+            vg_free(ref[t][i]);
+            vg_free(j->a), vg_free(j->b), vg_free(j->c);
+        }
+}
+END_TEST
+
+/* vg_linear splits rows (large M) or columns (small M, wide N) over the
+ * pool's workers, each with its own sgemm and bias: check both splits and
+ * the unsplit case against a double-precision loop. */
+START_TEST(test_linear_split)
+{
+    static const int64_t shapes[][3] = { { 100, 37, 70 }, { 3, 300, 41 }, { 5, 20, 9 } };
+    srand(5);
+    for (int s = 0; s < 3; s++) {
+        const int64_t m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        VgTensor x, w, b, y;
+        ck_assert_int_eq(vg_tensor_alloc(&x, VG_DT_F32, 2, (int64_t[]){ m, k }), 0);
+        ck_assert_int_eq(vg_tensor_alloc(&w, VG_DT_F32, 2, (int64_t[]){ n, k }), 0);
+        ck_assert_int_eq(vg_tensor_alloc(&b, VG_DT_F32, 1, (int64_t[]){ n }), 0);
+        ck_assert_int_eq(vg_tensor_alloc(&y, VG_DT_F32, 2, (int64_t[]){ m, n }), 0);
+        float *px = x.data, *pw = w.data, *pb = b.data, *py = y.data;
+        for (int64_t i = 0; i < m * k; i++)
+            px[i] = rand() / (float)RAND_MAX - 0.5f;
+        for (int64_t i = 0; i < n * k; i++)
+            pw[i] = rand() / (float)RAND_MAX - 0.5f;
+        for (int64_t i = 0; i < n; i++)
+            pb[i] = (float)i / n;
+        ck_assert_int_eq(vg_linear(ctx, &x, &w, &b, &y), 0);
+        double err = 0;
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t c = 0; c < n; c++) {
+                double acc = pb[c];
+                for (int64_t i = 0; i < k; i++)
+                    acc += (double)px[r * k + i] * pw[c * k + i];
+                err = fmax(err, fabs(acc - py[r * n + c]));
+            }
+        ck_assert_msg(err <= TOL, "linear %lldx%lldx%lld: max abs error %g", (long long)m,
+                      (long long)n, (long long)k, err);
+        vg_tensor_free(&x), vg_tensor_free(&w), vg_tensor_free(&b), vg_tensor_free(&y);
+    }
+}
+END_TEST
+
 /* -------------------------------------------------------------- eltwise */
 
 START_TEST(test_eltwise)
@@ -403,6 +521,12 @@ static Suite *ops_suite(void)
     tcase_add_test(tc, test_conv_params);
     tcase_add_test(tc, test_conv_errors);
     tcase_add_test(tc, test_conv_bands);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("blas");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_blas_concurrent);
+    tcase_add_test(tc, test_linear_split);
     suite_add_tcase(s, tc);
     tc = tcase_create("eltwise");
     tcase_add_checked_fixture(tc, setup, teardown);

@@ -2,9 +2,9 @@
  * Stable Diffusion UNet (engine/sd/unet.h) against references:
  *  - diffusers 0.27.2 outputs of the random-weight tiny-sd1 / tiny-sd2 UNets
  *    (../shared/data/diffusion/refs/tiny-sd{1,2}_unet.safetensors, t = 999 and
- *    500), from the diffusers folder and, for tiny-sd2, from the original-layout
- *    single file with the config inferred from shapes; batch 2 with two
- *    timesteps in one call;
+ *    500), from the diffusers folder as one batch-2 call with t = [999, 500], and,
+ *    for tiny-sd2, from the original-layout single file (B = 1) with the config
+ *    inferred from shapes; tiny-sd1 with its weights widened to F32;
  *  - tests/fixtures/unet/micro_sd1_original.safetensors (tests/reference/sd_unet.py):
  *    SD1-style (conv projections) single-file layout, 2 transformer layers per
  *    block, batch 2 with different samples/timesteps/prompts, odd latent size 9x7;
@@ -95,30 +95,48 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Runs @u on the refs file's sample at t = 999 and 500 and checks both. */
-static void check_refs(VgUnet *u, const char *fam, const char *what)
+/* Runs @u on the refs file's sample and checks the outputs for t = 999 and 500:
+ * @batch 1 as two B = 1 calls, 2 as one B = 2 call with t = [999, 500] (the CFG pair
+ * shape; same sample and prompt in both items), 0 as one B = 1 call at t = 500. */
+static void check_refs(VgUnet *u, const char *fam, const char *what, int batch)
 {
+    static const int steps[2] = { 999, 500 };
     char rel[128];
+    VgTensor x = { 0 }, e = { 0 }, y = { 0 };
     snprintf(rel, sizeof(rel), "refs/tiny-%s_unet.safetensors", fam);
     VgWeights *r = open_shared(rel);
-    const VgTensor *sample = vgt_get(r, "sample"), *enc = vgt_get(r, "encoder_hidden_states");
-    static const int steps[2] = { 999, 500 };
-    for (int k = 0; k < 2; k++) {
-        const VgTensor *ref = vgt_get(r, "output_t%d", steps[k]);
-        const VgTensor *tt = vgt_get(r, "timestep_%d", steps[k]);
-        const float t = *(const float *)tt->data;
-        ck_assert(t == steps[k]);
-        VgTensor y;
-        vgt_alloc_like(&y, ref);
+    const VgTensor *s = vgt_get(r, "sample"), *enc = vgt_get(r, "encoder_hidden_states");
+    for (int k = 0; k < 2; k++)
+        ck_assert(*(const float *)vgt_get(r, "timestep_%d", steps[k])->data == steps[k]);
+    const int B = batch == 2 ? 2 : 1, calls = batch == 1 ? 2 : 1;
+    const int64_t sx[4] = { B, s->ne[1], s->ne[2], s->ne[3] }, se[3] = { B, enc->ne[1], enc->ne[2] };
+    const size_t ns = vg_tensor_nelem(s) * 4, ne = vg_tensor_nelem(enc) * 4;
+    ck_assert_int_eq(vg_tensor_alloc(&x, VG_DT_F32, 4, sx), 0);
+    ck_assert_int_eq(vg_tensor_alloc(&e, VG_DT_F32, 3, se), 0);
+    ck_assert_int_eq(vg_tensor_alloc(&y, VG_DT_F32, 4, sx), 0);
+    for (int b = 0; b < B; b++) {
+        memcpy((char *)x.data + b * ns, s->data, ns);
+        memcpy((char *)e.data + b * ne, enc->data, ne);
+    }
+    for (int k = 0; k < calls; k++) {
+        const float t[2] = { batch ? steps[k] : 500, 500 };
         const double t0 = now_s();
-        const int ret = vg_unet_forward(u, sample, &t, enc, &y);
+        const int ret = vg_unet_forward(u, &x, t, &e, &y);
         const double dt = now_s() - t0;
         ck_assert_msg(ret == 0, "forward: %d (%s)", ret, vgt_last_error);
-        const double e = rel_err(&y, ref);
-        printf("unet %s (%s) t=%d: max rel err %.3g, %.1f ms\n", fam, what, steps[k], e, dt * 1e3);
-        ck_assert_msg(e <= REL_TOL, "%s %s t=%d: rel err %g > %g", fam, what, steps[k], e, REL_TOL);
-        vg_tensor_free(&y);
+        for (int b = 0; b < B; b++) {
+            VgTensor item;
+            const int step = (int)t[b];
+            vg_tensor_view(&item, VG_DT_F32, (char *)y.data + b * ns, 4, s->ne);
+            const double err = rel_err(&item, vgt_get(r, "output_t%d", step));
+            printf("unet %s (%s, B=%d) t=%d: max rel err %.3g, %.1f ms per call\n", fam, what, B,
+                   step, err, dt * 1e3);
+            ck_assert_msg(err <= REL_TOL, "%s %s t=%d: rel err %g > %g", fam, what, step, err, REL_TOL);
+        }
     }
+    vg_tensor_free(&x);
+    vg_tensor_free(&e);
+    vg_tensor_free(&y);
     vg_weights_close(&r);
 }
 
@@ -146,7 +164,7 @@ START_TEST(test_tiny_diffusers)
     }
     int ret = vg_unet_open(&u, ctx, w, NULL, VG_UNET_LAYOUT_AUTO, &cfg);
     ck_assert_msg(ret == 0, "open: %d (%s)", ret, vgt_last_error);
-    check_refs(u, fam, "diffusers folder");
+    check_refs(u, fam, "diffusers folder", 2);
     vg_unet_close(&u);
     vg_weights_close(&w);
 }
@@ -170,49 +188,8 @@ START_TEST(test_tiny_sd2_original)
     ck_assert_int_eq(fam, VG_SD_FAMILY_SD2);
     ret = vg_unet_open(&u, ctx, w, ORIG_PREFIX, VG_UNET_LAYOUT_AUTO, NULL);
     ck_assert_msg(ret == 0, "open: %d (%s)", ret, vgt_last_error);
-    check_refs(u, "sd2", "single file");
+    check_refs(u, "sd2", "single file", 1);
     vg_unet_close(&u);
-    vg_weights_close(&w);
-}
-END_TEST
-
-/* B = 2 (the CFG pair): one call with t = [999, 500] must give both references. */
-START_TEST(test_batch2)
-{
-    VgUnetConfig cfg;
-    VgUnet *u = NULL;
-    VgTensor x, e, y;
-    load_config(&cfg, "sd1");
-    VgWeights *w = open_shared("tiny-sd1/unet/diffusion_pytorch_model.safetensors");
-    VgWeights *r = open_shared("refs/tiny-sd1_unet.safetensors");
-    ck_assert_int_eq(vg_unet_open(&u, ctx, w, "", VG_UNET_LAYOUT_DIFFUSERS, &cfg), 0);
-    const VgTensor *s = vgt_get(r, "sample"), *enc = vgt_get(r, "encoder_hidden_states");
-    const int64_t sx[4] = { 2, s->ne[1], s->ne[2], s->ne[3] }, se[3] = { 2, enc->ne[1], enc->ne[2] };
-    const size_t ns = vg_tensor_nelem(s) * 4, ne = vg_tensor_nelem(enc) * 4;
-    ck_assert_int_eq(vg_tensor_alloc(&x, VG_DT_F32, 4, sx), 0);
-    ck_assert_int_eq(vg_tensor_alloc(&e, VG_DT_F32, 3, se), 0);
-    ck_assert_int_eq(vg_tensor_alloc(&y, VG_DT_F32, 4, sx), 0);
-    for (int b = 0; b < 2; b++) {
-        memcpy((char *)x.data + b * ns, s->data, ns);
-        memcpy((char *)e.data + b * ne, enc->data, ne);
-    }
-    const float t[2] = { 999, 500 };
-    const double t0 = now_s();
-    const int ret = vg_unet_forward(u, &x, t, &e, &y);
-    printf("unet sd1 batch 2: %.1f ms\n", (now_s() - t0) * 1e3);
-    ck_assert_msg(ret == 0, "forward: %d (%s)", ret, vgt_last_error);
-    for (int b = 0; b < 2; b++) {
-        VgTensor half;
-        vg_tensor_view(&half, VG_DT_F32, (char *)y.data + b * ns, 4, s->ne);
-        const double err = rel_err(&half, vgt_get(r, "output_t%d", b ? 500 : 999));
-        printf("unet sd1 batch 2, item %d: max rel err %.3g\n", b, err);
-        ck_assert_msg(err <= REL_TOL, "batch item %d: %g", b, err);
-    }
-    vg_tensor_free(&x);
-    vg_tensor_free(&e);
-    vg_tensor_free(&y);
-    vg_unet_close(&u);
-    vg_weights_close(&r);
     vg_weights_close(&w);
 }
 END_TEST
@@ -234,7 +211,7 @@ START_TEST(test_f32_weights)
     vg_weights_close(&w);
     int ret = vg_unet_open(&u, ctx, w32, NULL, VG_UNET_LAYOUT_AUTO, &cfg);
     ck_assert_msg(ret == 0, "open: %d (%s)", ret, vgt_last_error);
-    check_refs(u, "sd1", "F32 weights");
+    check_refs(u, "sd1", "F32 weights", 0);
     vg_unet_close(&u);
     vg_weights_close(&w32);
 }
@@ -507,7 +484,6 @@ static Suite *unet_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_tiny_diffusers, 0, 2);
     tcase_add_test(tc, test_tiny_sd2_original);
-    tcase_add_test(tc, test_batch2);
     tcase_add_test(tc, test_f32_weights);
     tcase_add_test(tc, test_micro_original);
     suite_add_tcase(s, tc);

@@ -117,11 +117,23 @@ static int parse_tensor(VgWeights *w, const VgCtx *c, const char *fn, const cJSO
                (unsigned long long)nelem, jdt->valuestring);
         return VG_EBADMODEL;
     }
-    vg_tensor_view(&t, (VgDType)dt, (void *)(data + begin), ndim, shape);
+    if ((uintptr_t)(data + begin) % vg_dtype_size((VgDType)dt) == 0) {
+        vg_tensor_view(&t, (VgDType)dt, (void *)(data + begin), ndim, shape);
+    } else {
+        /* The format does not promise alignment (writers pad the header to 8
+         * bytes, but need not): a misaligned tensor gets an aligned copy,
+         * since the kernels load whole elements. */
+        if ((ret = vg_tensor_alloc(&t, (VgDType)dt, ndim, shape)) < 0)
+            return ret;
+        memcpy(t.data, data + begin, (size_t)nbytes);
+    }
     if ((ret = vg_weights_add(w, name, &t)) == VG_ERR(EEXIST)) {
         vg_log(c, VG_LOG_ERROR, "%s: tensor '%s' appears twice\n", fn, name);
+        vg_tensor_free(&t);
         return VG_EBADMODEL;
     }
+    if (ret < 0)
+        vg_tensor_free(&t);
     return ret;
 }
 

@@ -30,11 +30,13 @@
 #include "engine/ops/common.h"
 #include "engine/ops/dsp.h"
 
-/* VG_CONV_BAND_BYTES (ops.h) bounds the column buffer of one band: big
- * enough that the GEMM has a few thousand columns (OpenBLAS reaches its
- * peak), small enough to stay in L3 together with the band's output. */
+/* VG_CONV_BAND_BYTES (ops.h) bounds the scratch of all bands in flight
+ * (split evenly over the threads): big enough that each GEMM has a thousand
+ * columns or more, small enough to stay in L3 with the bands' outputs. */
 #define CONV_BAND_BYTES VG_CONV_BAND_BYTES
-/* columns per conv_direct call (a multiple of 96 keeps its blocks full) */
+/* columns per conv_direct call: the band's input rows of one chunk stay in
+ * L2 while each output row reads them (a multiple of 96 keeps the AVX2
+ * kernel's 16/24/32-column blocks full) */
 #define DIRECT_CHUNK 192
 
 void vg_conv_params_default(VgConvParams *p)

@@ -90,9 +90,10 @@ static int bind(Binder *bd, VgTensor *dst, int flags, int ndim, const int64_t *s
     vsnprintf(dn, sizeof(dn), fmt, ap);
     va_end(ap);
     if (!bd->w) {
-        const int64_t s4[4] = { shape[0], shape[1], 1, 1 };
-        if ((flags & PROJ) && !bd->cfg->use_linear_projection)
+        if ((flags & PROJ) && ndim == 2 && !bd->cfg->use_linear_projection) {
+            const int64_t s4[4] = { shape[0], shape[1], 1, 1 }; /* conv 1x1 projection */
             return bd->fn(bd->opaque, dn, 4, s4);
+        }
         return bd->fn(bd->opaque, dn, ndim, shape);
     }
     if (bd->layout == VG_UNET_LAYOUT_ORIGINAL) {

@@ -23,16 +23,19 @@ static ALWAYS_INLINE __m256i tail_mask(ptrdiff_t n)
 /* Columns [0, 8 V) (the last vector masked by @mask when @masked) of R
  * channels whose weight rows start at @w (row length K). */
 static ALWAYS_INLINE void block(float *y, ptrdiff_t ys, const VgConvDirectArgs *a,
-                                const float *w, ptrdiff_t K, const float *x, const int R,
-                                const int V, const int masked, __m256i mask)
+                                const float *w, ptrdiff_t K, const float *x, int ci0, int ci1,
+                                const int R, const int V, const int masked, __m256i mask)
 {
     __m256 acc[6][4];
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
         for (int v = 0; v < V; v++)
-            acc[r][v] = _mm256_setzero_ps();
-    for (int ci = 0; ci < a->cin; ci++)
+            acc[r][v] = !ci0 ? _mm256_setzero_ps()
+                      : masked && v == V - 1 ? _mm256_maskload_ps(y + r * ys + 8 * v, mask)
+                                             : _mm256_loadu_ps(y + r * ys + 8 * v);
+    w += ci0 * a->kh * a->kw;
+    for (int ci = ci0; ci < ci1; ci++)
         for (int ky = 0; ky < a->kh; ky++) {
             const float *src = x + ci * a->xcs + ky * a->dh * a->xrs;
             /* ~150 input rows are live at once, too many streams for the
@@ -66,18 +69,26 @@ static ALWAYS_INLINE void block(float *y, ptrdiff_t ys, const VgConvDirectArgs *
         }
 }
 
+/* Channels in slices of CI_SLICE: the partial sums go through y (same
+ * order of additions), and the input rows one slice reads at once stay
+ * few enough for L1 and the prefetchers. */
+#define CI_SLICE 16
+
 static ALWAYS_INLINE void rows(float *y, ptrdiff_t ys, const VgConvDirectArgs *a, const float *w,
                                ptrdiff_t n, const int R, const int V)
 {
     const ptrdiff_t K = (ptrdiff_t)a->cin * a->kh * a->kw;
     const __m256i none = _mm256_setzero_si256();
-    ptrdiff_t j = 0;
-    for (; j + 8 * V <= n; j += 8 * V)
-        block(y + j, ys, a, w, K, a->x + j, R, V, 0, none);
-    for (; j + 8 <= n; j += 8)
-        block(y + j, ys, a, w, K, a->x + j, R, 1, 0, none);
-    if (j < n)
-        block(y + j, ys, a, w, K, a->x + j, R, 1, 1, tail_mask(n - j));
+    for (int ci0 = 0; ci0 < a->cin; ci0 += CI_SLICE) {
+        const int ci1 = ci0 + CI_SLICE < a->cin ? ci0 + CI_SLICE : a->cin;
+        ptrdiff_t j = 0;
+        for (; j + 8 * V <= n; j += 8 * V)
+            block(y + j, ys, a, w, K, a->x + j, ci0, ci1, R, V, 0, none);
+        for (; j + 8 <= n; j += 8)
+            block(y + j, ys, a, w, K, a->x + j, ci0, ci1, R, 1, 0, none);
+        if (j < n)
+            block(y + j, ys, a, w, K, a->x + j, ci0, ci1, R, 1, 1, tail_mask(n - j));
+    }
 }
 
 #define ROWS_FN(R, V)                                                                  \
