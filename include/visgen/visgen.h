@@ -138,6 +138,80 @@ int vg_upscale_run(VgUpscaler *u, const VgImage *in, VgImage *out);
 /** Destroy *@u (may be NULL) and set *@u to NULL. */
 void vg_upscale_close(VgUpscaler **u);
 
+
+/* ---------------------------------------------------------------- stylize */
+
+/*
+ * Latent-diffusion img2img (SDEdit) per picture, as diffusers'
+ * StableDiffusionImg2ImgPipeline does it: Stable Diffusion 1.x / 2.x /
+ * SD-Turbo from a single-file checkpoint (.safetensors / .ckpt, original
+ * layout) or a diffusers folder.
+ */
+typedef struct VgStylizer VgStylizer;
+
+enum VgSeedPolicy {
+    VG_SEED_FIXED     = 0, /* every picture uses `seed` (least flicker) */
+    VG_SEED_INCREMENT = 1, /* picture i uses seed + i */
+};
+
+typedef struct VgStylizeSettings {
+    /* Every string remains with the caller and is read during the call that
+     * takes the settings only. NULL = default. */
+    const char *model;           /* checkpoint file or diffusers folder (required) */
+    const char *vae;             /* separate VAE file, replaces the model's */
+    const char *taesd_encoder;   /* TAESD encoder (.safetensors/.pth): replaces the VAE encoder */
+    const char *taesd_decoder;   /* TAESD decoder: replaces the VAE decoder */
+    const char *tokenizer;       /* bpe_simple_vocab_16e6.txt.gz or a tokenizer/ folder;
+                                  * NULL = the model folder's tokenizer/ */
+    const char *prompt;
+    const char *negative_prompt;
+    float strength;              /* 0..1, share of the schedule re-run: steps*strength steps run */
+    int steps;
+    float cfg;                   /* guidance scale; <= 1 skips the unconditional pass */
+    const char *sampler;         /* euler, euler_a, ddim, dpm++2m, lcm; NULL = family default */
+    const char *schedule;        /* "default" or "karras" */
+    const char *spacing;         /* leading, trailing, linspace; NULL = scheduler_config.json,
+                                  * else the family's usual */
+    const char *prediction;      /* epsilon, v; NULL = family default */
+    int clip_skip;               /* 0 = the family's default text layer */
+    uint64_t seed;
+    int seed_policy;             /* enum VgSeedPolicy */
+    int width, height;           /* processing size, multiples of 8; 0 = the picture's size
+                                  * rounded down to a multiple of 8 */
+    uint8_t reserved[32];
+} VgStylizeSettings;
+
+/** Fill @s (owned by the caller) with the defaults (strength 0.5, steps 20,
+ * cfg 7.5, seed 0, fixed seeds). */
+void vg_stylize_default_settings(VgStylizeSettings *s);
+
+/**
+ * Load a model and encode the prompts. @out receives a stylizer owned by the
+ * caller (vg_stylize_close). @ctx remains with the caller and must outlive it.
+ */
+int vg_stylize_open(VgStylizer **out, VgCtx *ctx, const VgStylizeSettings *s);
+
+/**
+ * Change prompt, negative_prompt, strength, cfg, seed, seed_policy between
+ * pictures (other fields of @s are ignored). Prompt embeddings are recomputed
+ * only when a prompt changed. @s is read during the call only.
+ */
+int vg_stylize_update(VgStylizer *st, const VgStylizeSettings *s);
+
+/**
+ * Stylise @in into @out (both remain with the caller, same width and height,
+ * planes allocated). @index is the picture's number, used by
+ * VG_SEED_INCREMENT. The picture is resized to the processing size and back
+ * inside the library when they differ.
+ */
+int vg_stylize_run(VgStylizer *st, const VgImage *in, VgImage *out, int64_t index);
+
+/** One line describing what was loaded (family, components, prediction). Owned by @st. */
+const char *vg_stylize_describe(const VgStylizer *st);
+
+/** Destroy *@st (may be NULL) and set *@st to NULL. */
+void vg_stylize_close(VgStylizer **st);
+
 #ifdef __cplusplus
 }
 #endif
