@@ -20,12 +20,18 @@
 
 /**
  * @file
- * visgen filter: super-resolution upscaling on the CPU with libvisgen.
+ * visgen filter: super-resolution upscaling and latent-diffusion img2img
+ * stylisation on the CPU with libvisgen.
  */
+
+#include <string.h>
 
 #include <visgen/visgen.h>
 
+#include "libavutil/avstring.h"
 #include "libavutil/internal.h"
+#include "libavutil/macros.h"
+#include "libavutil/mem.h"
 #include "libavutil/opt.h"
 #include "libavutil/pixdesc.h"
 
@@ -43,6 +49,7 @@
 
 enum VisgenMode {
     VISGEN_MODE_UPSCALE,
+    VISGEN_MODE_STYLIZE,
     VISGEN_MODE_NB,
 };
 
@@ -55,30 +62,88 @@ typedef struct VisgenContext {
     int tile;
     int threads;
 
+    /* mode=stylize */
+    char *prompt, *negative_prompt;
+    float strength;
+    int steps;
+    float cfg;
+    char *sampler, *schedule, *spacing, *prediction;
+    int64_t seed;
+    int seed_policy;
+    int proc_w, proc_h;     ///< processing size, 0x0 = the frame's (rounded to 8)
+    char *vae, *taesd_encoder, *taesd_decoder, *tokenizer;
+    int clip_skip;
+
     VgCtx *vg;
     VgUpscaler *up;
-    int model_scale;        ///< factor the loaded model applies
+    VgStylizer *st;
+    int model_scale;        ///< factor the loaded model applies (1 for stylize)
+    int64_t frame_index;    ///< frames seen, the picture number for seed_policy
     VisgenConv conv;
 } VisgenContext;
 
 #define OFFSET(x) offsetof(VisgenContext, x)
 #define FLAGS AV_OPT_FLAG_FILTERING_PARAM | AV_OPT_FLAG_VIDEO_PARAM
 #define TFLAGS FLAGS | AV_OPT_FLAG_RUNTIME_PARAM
+#define DEF_MODEL "default"
 
 static const AVOption visgen_options[] = {
     { "mode",    "what to do with each frame", OFFSET(mode), AV_OPT_TYPE_INT,
       { .i64 = VISGEN_MODE_UPSCALE }, 0, VISGEN_MODE_NB - 1, FLAGS, "mode" },
         { "upscale", "super-resolution upscaling by the model's factor", 0, AV_OPT_TYPE_CONST,
           { .i64 = VISGEN_MODE_UPSCALE }, 0, 0, FLAGS, "mode" },
-    { "model",   "built-in model name (default, esrgan-slim, esrgan-medium, esrgan-thick) "
-                 "or path to a TF.js model.json or Real-ESRGAN .pth/.safetensors",
-      OFFSET(model), AV_OPT_TYPE_STRING, { .str = "default" }, 0, 0, FLAGS },
-    { "scale",   "upscaling factor, 0 = the model's own", OFFSET(scale), AV_OPT_TYPE_INT,
+        { "stylize", "latent-diffusion img2img of every frame, same size out", 0, AV_OPT_TYPE_CONST,
+          { .i64 = VISGEN_MODE_STYLIZE }, 0, 0, FLAGS, "mode" },
+    { "model",   "upscale: built-in model name (default, esrgan-slim, esrgan-medium, esrgan-thick) "
+                 "or path to a TF.js model.json or Real-ESRGAN .pth/.safetensors; "
+                 "stylize: Stable Diffusion checkpoint file or diffusers folder (required)",
+      OFFSET(model), AV_OPT_TYPE_STRING, { .str = DEF_MODEL }, 0, 0, FLAGS },
+    { "scale",   "upscale: upscaling factor, 0 = the model's own", OFFSET(scale), AV_OPT_TYPE_INT,
       { .i64 = 0 }, 0, 16, FLAGS },
-    { "tile",    "tile edge in input pixels, 0 = automatic (bounded memory)",
+    { "tile",    "upscale: tile edge in input pixels, 0 = automatic (bounded memory)",
       OFFSET(tile), AV_OPT_TYPE_INT, { .i64 = 0 }, 0, MAX_SIZE, TFLAGS },
     { "threads", "worker threads, 0 = one per CPU", OFFSET(threads), AV_OPT_TYPE_INT,
       { .i64 = 0 }, 0, 1024, FLAGS },
+    { "prompt",  "stylize: text prompt", OFFSET(prompt), AV_OPT_TYPE_STRING,
+      { .str = NULL }, 0, 0, TFLAGS },
+    { "negative_prompt", "stylize: negative text prompt", OFFSET(negative_prompt),
+      AV_OPT_TYPE_STRING, { .str = NULL }, 0, 0, TFLAGS },
+    { "strength", "stylize: how much of each frame is redrawn, 0..1", OFFSET(strength),
+      AV_OPT_TYPE_FLOAT, { .dbl = 0.5 }, 0, 1, TFLAGS },
+    { "steps",   "stylize: sampler steps of the full schedule (steps*strength run)",
+      OFFSET(steps), AV_OPT_TYPE_INT, { .i64 = 20 }, 1, 1000, FLAGS },
+    { "cfg",     "stylize: classifier-free guidance scale, <= 1 skips the unconditional pass",
+      OFFSET(cfg), AV_OPT_TYPE_FLOAT, { .dbl = 7.5 }, 0, 100, TFLAGS },
+    { "sampler", "stylize: euler, euler_a, ddim, dpm++2m or lcm (default: the model family's)",
+      OFFSET(sampler), AV_OPT_TYPE_STRING, { .str = NULL }, 0, 0, FLAGS },
+    { "schedule", "stylize: sigma schedule, default or karras", OFFSET(schedule),
+      AV_OPT_TYPE_STRING, { .str = NULL }, 0, 0, FLAGS },
+    { "spacing", "stylize: timestep spacing, leading, trailing or linspace "
+                 "(default: the model's scheduler config)",
+      OFFSET(spacing), AV_OPT_TYPE_STRING, { .str = NULL }, 0, 0, FLAGS },
+    { "prediction", "stylize: what the UNet predicts, epsilon or v (default: the model family's)",
+      OFFSET(prediction), AV_OPT_TYPE_STRING, { .str = NULL }, 0, 0, FLAGS },
+    { "seed",    "stylize: noise seed", OFFSET(seed), AV_OPT_TYPE_INT64,
+      { .i64 = 0 }, 0, INT64_MAX, TFLAGS },
+    { "seed_policy", "stylize: noise seed of each frame", OFFSET(seed_policy), AV_OPT_TYPE_INT,
+      { .i64 = VG_SEED_FIXED }, VG_SEED_FIXED, VG_SEED_INCREMENT, TFLAGS, "seed_policy" },
+        { "fixed",     "every frame uses seed (least flicker)", 0, AV_OPT_TYPE_CONST,
+          { .i64 = VG_SEED_FIXED }, 0, 0, TFLAGS, "seed_policy" },
+        { "increment", "frame n uses seed + n", 0, AV_OPT_TYPE_CONST,
+          { .i64 = VG_SEED_INCREMENT }, 0, 0, TFLAGS, "seed_policy" },
+    { "size",    "stylize: processing size, multiples of 8 (default: the frame's, rounded down)",
+      OFFSET(proc_w), AV_OPT_TYPE_IMAGE_SIZE, { .str = NULL }, 0, 0, FLAGS },
+    { "vae",     "stylize: separate VAE file replacing the model's", OFFSET(vae),
+      AV_OPT_TYPE_STRING, { .str = NULL }, 0, 0, FLAGS },
+    { "taesd_encoder", "stylize: TAESD encoder file replacing the VAE encoder",
+      OFFSET(taesd_encoder), AV_OPT_TYPE_STRING, { .str = NULL }, 0, 0, FLAGS },
+    { "taesd_decoder", "stylize: TAESD decoder file replacing the VAE decoder",
+      OFFSET(taesd_decoder), AV_OPT_TYPE_STRING, { .str = NULL }, 0, 0, FLAGS },
+    { "tokenizer", "stylize: CLIP vocabulary (bpe_simple_vocab_16e6.txt.gz or a tokenizer/ "
+                   "folder; default: the model folder's)",
+      OFFSET(tokenizer), AV_OPT_TYPE_STRING, { .str = NULL }, 0, 0, FLAGS },
+    { "clip_skip", "stylize: text encoder layers to skip from the end, 0 = the model family's",
+      OFFSET(clip_skip), AV_OPT_TYPE_INT, { .i64 = 0 }, 0, 32, FLAGS },
     { NULL }
 };
 
@@ -138,6 +203,94 @@ static int open_upscaler(AVFilterContext *ctx, VgUpscaler **up)
     return 0;
 }
 
+/* Copy the options vg_stylize_open()/vg_stylize_update() read into @ss. */
+static void stylize_settings(VisgenContext *s, VgStylizeSettings *ss)
+{
+    vg_stylize_default_settings(ss);
+    ss->model           = s->model;
+    ss->vae             = s->vae;
+    ss->taesd_encoder   = s->taesd_encoder;
+    ss->taesd_decoder   = s->taesd_decoder;
+    ss->tokenizer       = s->tokenizer;
+    ss->prompt          = s->prompt;
+    ss->negative_prompt = s->negative_prompt;
+    ss->strength        = s->strength;
+    ss->steps           = s->steps;
+    ss->cfg             = s->cfg;
+    ss->sampler         = s->sampler;
+    ss->schedule        = s->schedule;
+    ss->spacing         = s->spacing;
+    ss->prediction      = s->prediction;
+    ss->clip_skip       = s->clip_skip;
+    ss->seed            = s->seed;
+    ss->seed_policy     = s->seed_policy;
+    ss->width           = s->proc_w;
+    ss->height          = s->proc_h;
+}
+
+/* Options of the other mode are accepted but have no effect: say so. */
+static void warn_unused(AVFilterContext *ctx)
+{
+    VisgenContext *s = ctx->priv;
+    const char *set[24];
+    char list[256] = "";
+    int n = 0;
+
+    if (s->mode == VISGEN_MODE_STYLIZE) {
+        if (s->scale) set[n++] = "scale";
+        if (s->tile)  set[n++] = "tile";
+    } else {
+        if (s->prompt)             set[n++] = "prompt";
+        if (s->negative_prompt)    set[n++] = "negative_prompt";
+        if (s->strength != 0.5f)   set[n++] = "strength";
+        if (s->steps != 20)        set[n++] = "steps";
+        if (s->cfg != 7.5f)        set[n++] = "cfg";
+        if (s->sampler)            set[n++] = "sampler";
+        if (s->schedule)           set[n++] = "schedule";
+        if (s->spacing)            set[n++] = "spacing";
+        if (s->prediction)         set[n++] = "prediction";
+        if (s->seed)               set[n++] = "seed";
+        if (s->seed_policy)        set[n++] = "seed_policy";
+        if (s->proc_w || s->proc_h) set[n++] = "size";
+        if (s->vae)                set[n++] = "vae";
+        if (s->taesd_encoder)      set[n++] = "taesd_encoder";
+        if (s->taesd_decoder)      set[n++] = "taesd_decoder";
+        if (s->tokenizer)          set[n++] = "tokenizer";
+        if (s->clip_skip)          set[n++] = "clip_skip";
+    }
+    for (int i = 0; i < n; i++)
+        av_strlcatf(list, sizeof(list), "%s%s", i ? ", " : "", set[i]);
+    if (n)
+        av_log(ctx, AV_LOG_WARNING, "option%s %s ignored with mode=%s\n", n > 1 ? "s" : "",
+               list, s->mode == VISGEN_MODE_STYLIZE ? "stylize" : "upscale");
+}
+
+static int open_stylizer(AVFilterContext *ctx)
+{
+    VisgenContext *s = ctx->priv;
+    VgStylizeSettings ss;
+    int ret;
+
+    if (!s->model || !strcmp(s->model, DEF_MODEL)) {
+        av_log(ctx, AV_LOG_ERROR, "mode=stylize needs model=<Stable Diffusion checkpoint "
+               "file or diffusers folder>\n");
+        return AVERROR(EINVAL);
+    }
+    if (s->proc_w % 8 || s->proc_h % 8) {
+        av_log(ctx, AV_LOG_ERROR, "size %dx%d: the processing size must be multiples of 8\n",
+               s->proc_w, s->proc_h);
+        return AVERROR(EINVAL);
+    }
+    stylize_settings(s, &ss);
+    ret = vg_stylize_open(&s->st, s->vg, &ss);
+    if (ret < 0) {
+        av_log(ctx, AV_LOG_ERROR, "cannot load diffusion model '%s': %s\n",
+               s->model, vg_strerror(ret));
+        return averror_from_vg(ret);
+    }
+    return 0;
+}
+
 static av_cold int init(AVFilterContext *ctx)
 {
     VisgenContext *s = ctx->priv;
@@ -154,6 +307,16 @@ static av_cold int init(AVFilterContext *ctx)
     if (ret < 0) {
         av_log(ctx, AV_LOG_ERROR, "cannot start libvisgen: %s\n", vg_strerror(ret));
         return averror_from_vg(ret);
+    }
+    warn_unused(ctx);
+
+    if (s->mode == VISGEN_MODE_STYLIZE) {
+        if ((ret = open_stylizer(ctx)) < 0)
+            return ret;
+        s->model_scale = 1;
+        av_log(ctx, AV_LOG_VERBOSE, "libvisgen %s, %s, sgemm kernel %s\n", vg_version(),
+               vg_stylize_describe(s->st), vg_blas_kernel(s->vg));
+        return 0;
     }
 
     if ((ret = open_upscaler(ctx, &s->up)) < 0)
@@ -175,6 +338,7 @@ static av_cold void uninit(AVFilterContext *ctx)
 
     ff_visgen_conv_uninit(&s->conv);
     vg_upscale_close(&s->up);
+    vg_stylize_close(&s->st);
     vg_close(&s->vg);
 }
 
@@ -219,9 +383,14 @@ static int filter_frame(AVFilterLink *inlink, AVFrame *in)
     AVFilterContext *ctx   = inlink->dst;
     AVFilterLink *outlink  = ctx->outputs[0];
     VisgenContext *s       = ctx->priv;
+    int64_t index          = s->frame_index++;
     VgImage src, dst;
     AVFrame *out;
     int ret;
+
+    /* A disabled stylize frame is the input frame itself. */
+    if (ctx->is_disabled && s->st)
+        return ff_filter_frame(outlink, in);
 
     out = ff_get_video_buffer(outlink, outlink->w, outlink->h);
     if (!out) {
@@ -237,9 +406,11 @@ static int filter_frame(AVFilterLink *inlink, AVFrame *in)
         if ((ret = ff_visgen_conv_input(&s->conv, in, &src)) < 0 ||
             (ret = ff_visgen_conv_output_image(&s->conv, out, &dst)) < 0)
             goto fail;
-        ret = vg_upscale_run(s->up, &src, &dst);
+        ret = s->st ? vg_stylize_run(s->st, &src, &dst, index)
+                    : vg_upscale_run(s->up, &src, &dst);
         if (ret < 0) {
-            av_log(ctx, AV_LOG_ERROR, "upscaling failed: %s\n", vg_strerror(ret));
+            av_log(ctx, AV_LOG_ERROR, "%s failed: %s\n",
+                   s->st ? "stylizing" : "upscaling", vg_strerror(ret));
             ret = averror_from_vg(ret);
             goto fail;
         }
@@ -278,6 +449,44 @@ static int activate(AVFilterContext *ctx)
     return FFERROR_NOT_READY;
 }
 
+/* Prompts, strength, cfg, seed and seed_policy change between frames; the
+ * old values stay when the library refuses the new ones. */
+static int stylize_command(AVFilterContext *ctx, const char *cmd, const char *args,
+                           char *res, int res_len, int flags)
+{
+    VisgenContext *s = ctx->priv;
+    char *old_prompt = NULL, *old_neg = NULL;
+    float old_strength = s->strength, old_cfg = s->cfg;
+    int64_t old_seed   = s->seed;
+    int old_policy     = s->seed_policy;
+    VgStylizeSettings ss;
+    int ret;
+
+    if ((s->prompt && !(old_prompt = av_strdup(s->prompt))) ||
+        (s->negative_prompt && !(old_neg = av_strdup(s->negative_prompt)))) {
+        ret = AVERROR(ENOMEM);
+        goto end;
+    }
+    if ((ret = ff_filter_process_command(ctx, cmd, args, res, res_len, flags)) < 0)
+        goto end;
+    stylize_settings(s, &ss);
+    ret = vg_stylize_update(s->st, &ss);
+    if (ret < 0) {
+        av_log(ctx, AV_LOG_ERROR, "command %s '%s' refused: %s\n", cmd, args, vg_strerror(ret));
+        FFSWAP(char *, s->prompt, old_prompt);
+        FFSWAP(char *, s->negative_prompt, old_neg);
+        s->strength    = old_strength;
+        s->cfg         = old_cfg;
+        s->seed        = old_seed;
+        s->seed_policy = old_policy;
+        ret = averror_from_vg(ret);
+    }
+end:
+    av_free(old_prompt);
+    av_free(old_neg);
+    return ret;
+}
+
 static int process_command(AVFilterContext *ctx, const char *cmd, const char *args,
                            char *res, int res_len, int flags)
 {
@@ -285,6 +494,9 @@ static int process_command(AVFilterContext *ctx, const char *cmd, const char *ar
     VgUpscaler *up   = NULL;
     int old_tile     = s->tile;
     int ret;
+
+    if (s->st)
+        return stylize_command(ctx, cmd, args, res, res_len, flags);
 
     ret = ff_filter_process_command(ctx, cmd, args, res, res_len, flags);
     if (ret < 0 || s->tile == old_tile)
@@ -318,7 +530,7 @@ static const AVFilterPad visgen_outputs[] = {
 
 const AVFilter ff_vf_visgen = {
     .name            = "visgen",
-    .description     = NULL_IF_CONFIG_SMALL("Upscale video with a neural network (libvisgen)."),
+    .description     = NULL_IF_CONFIG_SMALL("Upscale or stylize video with neural networks (libvisgen)."),
     .priv_size       = sizeof(VisgenContext),
     .priv_class      = &visgen_class,
     .init            = init,

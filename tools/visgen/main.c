@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "visgen/visgen.h"
+#include "tools/visgen/sd_cmds.h"
 
 static const char *usage_text =
     "usage: visgen version\n"
@@ -265,11 +266,20 @@ int main(int argc, char **argv)
     }
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         fputs(usage_text, argc < 2 ? stderr : stdout);
+        fputs(vg_sd_usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "version"))
         return cmd_version(argc - 1, argv + 1);
     if (!strcmp(argv[1], "upscale"))
         return cmd_upscale(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "info"))
+        return vg_cmd_info(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "tokenize"))
+        return vg_cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "forward"))
+        return vg_cmd_forward(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "img2img"))
+        return vg_cmd_img2img(argc - 1, argv + 1);
     return usage("unknown command '%s'", argv[1]);
 }

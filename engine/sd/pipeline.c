@@ -1,0 +1,234 @@
+/*
+ * img2img as diffusers 0.27's StableDiffusionImg2ImgPipeline (see
+ * pipeline.h for the data flow and the order of random draws).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/internal.h"
+#include "engine/sd/pipeline.h"
+#include "engine/sd/rng.h"
+#include "engine/sd/sampler.h"
+
+void vg_sd_img2img_params_default(VgSdImg2ImgParams *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->sampler  = VG_SAMPLER_EULER;
+    p->steps    = 20;
+    p->strength = 0.5;
+    p->cfg      = 7.5f;
+    p->karras   = -1;
+    p->spacing  = -1;
+}
+
+int vg_sd_img2img_check(const VgCtx *c, const VgSdImg2ImgParams *p)
+{
+    if (p->sampler < 0 || p->sampler >= VG_SAMPLER_COUNT) {
+        vg_log(c, VG_LOG_ERROR, "sd: sampler %d unknown (euler, euler_a, ddim, dpm++2m, lcm)\n",
+               p->sampler);
+        return VG_ERR(EINVAL);
+    }
+    if (p->steps < 1 || p->steps > 1000) {
+        vg_log(c, VG_LOG_ERROR, "sd: steps %d out of range 1..1000\n", p->steps);
+        return VG_ERR(EINVAL);
+    }
+    if (!(p->strength > 0.0 && p->strength <= 1.0)) {
+        vg_log(c, VG_LOG_ERROR, "sd: strength %g out of range (0, 1]\n", p->strength);
+        return VG_ERR(EINVAL);
+    }
+    if (!(p->cfg >= 0.f && p->cfg <= 50.f)) {
+        vg_log(c, VG_LOG_ERROR, "sd: cfg %g out of range 0..50\n", p->cfg);
+        return VG_ERR(EINVAL);
+    }
+    if (p->karras < -1 || p->karras > 1 || p->spacing < -1 || p->spacing > VG_SPACING_LINSPACE) {
+        vg_log(c, VG_LOG_ERROR, "sd: bad schedule / spacing value\n");
+        return VG_ERR(EINVAL);
+    }
+    return 0;
+}
+
+int vg_sd_encode_prompt(VgSdModel *m, const char *text, VgTensor *emb)
+{
+    int32_t ids[VG_CLIP_CTX_LEN];
+    int ret, used;
+
+    memset(emb, 0, sizeof(*emb));
+    if (!m->tok) {
+        vg_log(m->ctx, VG_LOG_ERROR, "no tokenizer: pass tokenizer=PATH "
+               "(bpe_simple_vocab_16e6.txt.gz or a tokenizer/ folder)\n");
+        return VG_ERR(EINVAL);
+    }
+    if ((ret = vg_tokenizer_encode(m->tok, m->ctx, text ? text : "", ids, &used)) < 0)
+        return ret;
+    if ((ret = vg_tensor_alloc(emb, VG_DT_F32, 3,
+                               (const int64_t[]){ 1, VG_CLIP_CTX_LEN, vg_clip_hidden(m->clip) })) < 0)
+        return ret;                                        // [1, 77, C]
+    if ((ret = vg_clip_encode(m->clip, ids, VG_CLIP_CTX_LEN, emb)) < 0)
+        vg_tensor_free(emb);
+    return ret;
+}
+
+typedef struct Denoise {
+    VgSdModel *m;
+    float cfg;
+    VgTensor enc;   /* [B, 77, C]: B = 2 (uncond, cond) or 1 (cond) */
+    VgTensor x2;    /* [2, 4, h, w] when guiding */
+    VgTensor o2;    /* [B, 4, h, w] */
+} Denoise;
+
+static int denoise(void *opaque, const VgTensor *x, float t, VgTensor *eps)
+{
+    Denoise *d = opaque;
+    const int64_t n = vg_tensor_nelem(x);
+    const float ts[2] = { t, t };
+    int ret;
+
+    if (d->cfg <= 1.f)
+        return vg_unet_forward(d->m->unet, x, ts, &d->enc, eps);
+    memcpy(d->x2.data, x->data, n * sizeof(float));
+    memcpy((float *)d->x2.data + n, x->data, n * sizeof(float));
+    if ((ret = vg_unet_forward(d->m->unet, &d->x2, ts, &d->enc, &d->o2)) < 0)
+        return ret;
+    const float *u = d->o2.data, *c = u + n;
+    float *e = eps->data;
+    for (int64_t i = 0; i < n; i++)
+        e[i] = u[i] + d->cfg * (c[i] - u[i]);
+    return 0;
+}
+
+/* Image [1, 3, H, W] 0..1 -> scaled latent [1, 4, H/8, W/8]; draws the
+ * posterior sample from @rng for the KL VAE. */
+static int encode(VgSdModel *m, const VgTensor *img, VgRng *rng, VgTensor *lat)
+{
+    VgTensor x = { 0 }, mom = { 0 }, noise = { 0 };
+    int ret;
+
+    memset(lat, 0, sizeof(*lat));
+    if (m->taesd && vg_taesd_has_encoder(m->taesd))
+        return vg_taesd_encode(m->taesd, img, lat);       // latent scale 1, images 0..1
+    if ((ret = vg_tensor_alloc(&x, VG_DT_F32, 4, img->ne)) < 0)
+        return ret;
+    for (int64_t i = 0; i < vg_tensor_nelem(img); i++)
+        ((float *)x.data)[i] = 2.f * ((const float *)img->data)[i] - 1.f;
+    if ((ret = vg_vae_encode_moments(m->vae, &x, &mom)) < 0)   // [1, 2L, h, w]
+        goto end;
+    const int64_t L = mom.ne[1] / 2, hw = mom.ne[2] * mom.ne[3];
+    if ((ret = vg_tensor_alloc4(lat, mom.ne[0], L, mom.ne[2], mom.ne[3])) < 0 ||
+        (ret = vg_tensor_alloc4(&noise, mom.ne[0], L, mom.ne[2], mom.ne[3])) < 0 ||
+        (ret = vg_rng_randn_tensor(rng, &noise)) < 0)
+        goto end;
+    /* latent_dist.sample() = mean + std * randn, then * scaling_factor */
+    for (int64_t b = 0; b < mom.ne[0]; b++) {
+        const float *mean = (const float *)mom.data + b * 2 * L * hw;
+        const float *lv = mean + L * hw;
+        const float *nz = (const float *)noise.data + b * L * hw;
+        float *o = (float *)lat->data + b * L * hw;
+        for (int64_t i = 0; i < L * hw; i++) {
+            const float logvar = fminf(fmaxf(lv[i], -30.f), 20.f);
+            const float std = expf(0.5f * logvar);
+            o[i] = (mean[i] + std * nz[i]) * m->vae_scale;
+        }
+    }
+end:
+    if (ret < 0)
+        vg_tensor_free(lat);
+    vg_tensor_free(&x);
+    vg_tensor_free(&mom);
+    vg_tensor_free(&noise);
+    return ret;
+}
+
+/* Scaled latent -> image [1, 3, H, W] in 0..1. */
+static int decode(VgSdModel *m, VgTensor *lat, VgTensor *img)
+{
+    const int64_t n = vg_tensor_nelem(lat);
+    int ret;
+
+    memset(img, 0, sizeof(*img));
+    if (m->taesd && vg_taesd_has_decoder(m->taesd)) {
+        if ((ret = vg_taesd_decode(m->taesd, lat, img)) < 0)
+            return ret;
+        for (int64_t i = 0; i < vg_tensor_nelem(img); i++) {
+            float *p = (float *)img->data + i;
+            *p = fminf(fmaxf(*p, 0.f), 1.f);
+        }
+        return 0;
+    }
+    for (int64_t i = 0; i < n; i++)
+        ((float *)lat->data)[i] /= m->vae_scale;
+    if ((ret = vg_vae_decode(m->vae, lat, img)) < 0)
+        return ret;
+    for (int64_t i = 0; i < vg_tensor_nelem(img); i++) {
+        float *p = (float *)img->data + i;
+        *p = fminf(fmaxf(*p / 2.f + 0.5f, 0.f), 1.f);
+    }
+    return 0;
+}
+
+int vg_sd_img2img(VgSdModel *m, const VgSdImg2ImgParams *p, const VgTensor *cond,
+                  const VgTensor *uncond, const VgTensor *img, VgTensor *out)
+{
+    VgSchedConfig sc = m->sched;
+    VgSampler *s = NULL;
+    VgTensor lat = { 0 }, res = { 0 };
+    Denoise d = { 0 };
+    VgRng rng;
+    int ret;
+
+    VG_VALIDATE(m && p && cond && img && out, VG_ERR(EINVAL));
+    memset(out, 0, sizeof(*out));
+    if ((ret = vg_sd_img2img_check(m->ctx, p)) < 0)
+        return ret;
+    if (img->ndim != 4 || img->ne[0] != 1 || img->ne[1] != 3 || img->dtype != VG_DT_F32 ||
+        img->ne[2] % 8 || img->ne[3] % 8 || !vg_tensor_is_contiguous(img)) {
+        vg_log(m->ctx, VG_LOG_ERROR, "sd: img2img wants a contiguous F32 [1, 3, H, W] picture "
+               "with H and W multiples of 8\n");
+        return VG_ERR(EINVAL);
+    }
+    if (p->cfg > 1.f && !uncond) {
+        vg_log(m->ctx, VG_LOG_ERROR, "sd: cfg %g > 1 needs a negative-prompt embedding\n",
+               p->cfg);
+        return VG_ERR(EINVAL);
+    }
+    if (p->karras >= 0)
+        sc.use_karras = p->karras;
+    if (p->spacing >= 0)
+        sc.spacing = p->spacing;
+    if ((ret = vg_sampler_create(&s, &sc, p->sampler, p->steps, p->strength, m->ctx)) < 0)
+        return ret;
+
+    d.m = m;
+    d.cfg = p->cfg;
+    const int64_t C = cond->ne[cond->ndim - 1];
+    const int B = p->cfg > 1.f ? 2 : 1;
+    if ((ret = vg_tensor_alloc(&d.enc, VG_DT_F32, 3, (const int64_t[]){ B, VG_CLIP_CTX_LEN, C })) < 0)
+        goto end;                                          // [B, 77, C]
+    if (B == 2) {
+        memcpy(d.enc.data, uncond->data, VG_CLIP_CTX_LEN * C * sizeof(float));
+        memcpy((float *)d.enc.data + VG_CLIP_CTX_LEN * C, cond->data,
+               VG_CLIP_CTX_LEN * C * sizeof(float));
+    } else {
+        memcpy(d.enc.data, cond->data, VG_CLIP_CTX_LEN * C * sizeof(float));
+    }
+
+    vg_rng_seed(&rng, p->seed);
+    if ((ret = encode(m, img, &rng, &lat)) < 0)            // [1, 4, H/8, W/8]
+        goto end;
+    if (B == 2 &&
+        ((ret = vg_tensor_alloc4(&d.x2, 2, lat.ne[1], lat.ne[2], lat.ne[3])) < 0 ||
+         (ret = vg_tensor_alloc4(&d.o2, 2, lat.ne[1], lat.ne[2], lat.ne[3])) < 0))
+        goto end;
+    if ((ret = vg_sampler_run(s, denoise, &d, &lat, &rng, &res)) < 0)
+        goto end;
+    ret = decode(m, &res, out);
+end:
+    vg_sampler_free(&s);
+    vg_tensor_free(&lat);
+    vg_tensor_free(&res);
+    vg_tensor_free(&d.enc);
+    vg_tensor_free(&d.x2);
+    vg_tensor_free(&d.o2);
+    return ret;
+}

@@ -1,0 +1,556 @@
+/*
+ * Whole img2img (engine/sd/pipeline.c + loader.c) against diffusers 0.27.2's
+ * StableDiffusionImg2ImgPipeline outputs in ../shared/data/diffusion/refs:
+ * tiny-sd1 (leading), tiny-sd2 (trailing, leading) x euler, ddim, lcm,
+ * euler_a, dpm++2m Karras, with each run's steps / strength / cfg / spacing /
+ * Karras flag read from img2img_settings.json, seed 42, prompt "a photo of a
+ * cat", negative "". Input: the shared PNG converted to
+ * tests/fixtures/pipeline/input.safetensors by tests/reference/sd_pipeline_input.py.
+ * Pass: PSNR >= MIN_PSNR dB against the reference (float32 HxWx3 .npy).
+ * Also: the single-file layout of tiny-sd2 gives the same picture as the
+ * folder; errors (missing tokenizer, SDXL keys, out-of-range options).
+ */
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "visgen/visgen.h"
+#include "engine/sd/pipeline.h"
+#include "engine/sd/sampler.h"
+#include "engine/tensor.h"
+#include "engine/weights.h"
+#include "tests/common/vgtest.h"
+
+#define MIN_PSNR 35.0
+#define DIFF VG_SHARED_DATA "/diffusion"
+
+static VgCtx *ctx;
+
+static void setup(void)
+{
+    VgSettings s;
+    vg_default_settings(&s);
+    s.n_threads = 2;
+    s.log_cb = vgt_log_cb;
+    s.log_level = VG_LOG_WARNING;
+    ck_assert_int_eq(vg_open(&ctx, &s), 0);
+    vgt_log_reset();
+}
+
+static void teardown(void)
+{
+    vg_close(&ctx);
+}
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static char *slurp(const char *path, long *size)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s: is ../shared/data there?", path);
+    fseek(f, 0, SEEK_END);
+    const long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc(n + 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(fread(buf, 1, n, f), n);
+    buf[n] = 0;
+    fclose(f);
+    if (size)
+        *size = n;
+    return buf;
+}
+
+/* float32 H x W x 3 .npy (v1/v2 header, '<f4', C order) -> planar [3, H, W]. */
+static float *read_npy(const char *path, int *h, int *w)
+{
+    long n;
+    char *buf = slurp(path, &n);
+    ck_assert_msg(n > 12 && !memcmp(buf, "\x93NUMPY", 6), "%s: not .npy", path);
+    const int v = (unsigned char)buf[6];
+    const long hl = v == 1 ? (unsigned char)buf[8] | (unsigned char)buf[9] << 8
+                           : (long)((unsigned char)buf[8] | (unsigned char)buf[9] << 8 |
+                                    (unsigned char)buf[10] << 16 | (unsigned char)buf[11] << 24);
+    const long off = v == 1 ? 10 + hl : 12 + hl;
+    char *hdr = strndup(buf + (v == 1 ? 10 : 12), hl);
+    ck_assert_msg(strstr(hdr, "'<f4'") && strstr(hdr, "'fortran_order': False"),
+                  "%s: want <f4 C order: %s", path, hdr);
+    const char *sp = strstr(hdr, "'shape': (");
+    ck_assert_ptr_nonnull(sp);
+    int c = 0;
+    ck_assert_int_eq(sscanf(sp, "'shape': (%d, %d, %d)", h, w, &c), 3);
+    ck_assert_int_eq(c, 3);
+    free(hdr);
+    const long np = (long)*h * *w;
+    ck_assert_int_eq(n - off, np * 3 * 4);
+    float *out = malloc(np * 3 * sizeof(float));
+    const float *src = (const float *)(buf + off);
+    for (long i = 0; i < np; i++)
+        for (int ch = 0; ch < 3; ch++)
+            out[ch * np + i] = src[i * 3 + ch];
+    free(buf);
+    return out;
+}
+
+static void load_input(VgTensor *img)
+{
+    VgWeights *w = vgt_fixture("pipeline/input.safetensors");
+    const VgTensor *u8 = vgt_get(w, "image");
+    ck_assert_int_eq(u8->dtype, VG_DT_U8);
+    ck_assert_int_eq(vg_tensor_alloc(img, VG_DT_F32, 4, u8->ne), 0);  // [1, 3, H, W]
+    for (int64_t i = 0; i < vg_tensor_nelem(u8); i++)
+        ((float *)img->data)[i] = ((const uint8_t *)u8->data)[i] / 255.f;
+    vg_weights_close(&w);
+}
+
+static double psnr(const float *a, const float *b, int64_t n)
+{
+    double se = 0;
+    for (int64_t i = 0; i < n; i++)
+        se += (double)(a[i] - b[i]) * (a[i] - b[i]);
+    return se > 0 ? 10 * log10(1.0 / (se / n)) : INFINITY;
+}
+
+static const char *const sampler_key[5] = { "euler", "ddim", "lcm", "euler_a", "dpmpp_karras" };
+static const int sampler_kind[5] = { VG_SAMPLER_EULER, VG_SAMPLER_DDIM, VG_SAMPLER_LCM,
+                                     VG_SAMPLER_EULER_A, VG_SAMPLER_DPMPP_2M };
+
+static void params_from_json(const char *run, int k, VgSdImg2ImgParams *p)
+{
+    char *txt = slurp(DIFF "/refs/img2img_settings.json", NULL);
+    /* Python's json writes -Infinity (lambda_min_clipped), which cJSON
+     * rejects: that field is not used here, make it a number. */
+    for (char *q; (q = strstr(txt, "-Infinity"));)
+        memcpy(q, "-1e999999", 9);
+    cJSON *root = cJSON_Parse(txt);
+    ck_assert_ptr_nonnull(root);
+    const cJSON *r = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "runs"), run);
+    ck_assert_msg(r != NULL, "run %s missing", run);
+    const cJSON *sc = cJSON_GetObjectItem(r, "scheduler_config");
+    vg_sd_img2img_params_default(p);
+    p->sampler = sampler_kind[k];
+    p->steps = cJSON_GetObjectItem(r, "steps")->valueint;
+    p->strength = cJSON_GetObjectItem(r, "strength")->valuedouble;
+    p->cfg = (float)cJSON_GetObjectItem(r, "guidance_scale")->valuedouble;
+    p->seed = (uint64_t)cJSON_GetObjectItem(r, "seed")->valuedouble;
+    const char *sp = cJSON_GetObjectItem(sc, "timestep_spacing")->valuestring;
+    p->spacing = !strcmp(sp, "leading") ? VG_SPACING_LEADING
+               : !strcmp(sp, "trailing") ? VG_SPACING_TRAILING : VG_SPACING_LINSPACE;
+    const cJSON *ka = cJSON_GetObjectItem(sc, "use_karras_sigmas");
+    p->karras = cJSON_IsTrue(ka) ? 1 : 0;
+    ck_assert_str_eq(cJSON_GetObjectItem(r, "prompt")->valuestring, "a photo of a cat");
+    ck_assert_str_eq(cJSON_GetObjectItem(r, "negative_prompt")->valuestring, "");
+    cJSON_Delete(root);
+    free(txt);
+}
+
+/* Runs the 5 samplers of @family/@spacing with model @model; returns the
+ * lowest PSNR. */
+static double run_family(const char *model, const char *tokenizer, const char *family,
+                         const char *spacing)
+{
+    VgSdLoadOptions o = { 0 };
+    VgSdModel *m = NULL;
+    VgTensor cond, uncond, img, out;
+    double worst = INFINITY;
+
+    o.model = model;
+    o.tokenizer = tokenizer;
+    ck_assert_msg(vg_sd_model_open(&m, ctx, &o) == 0, "%s: %s", model, vgt_last_error);
+    ck_assert_int_eq(vg_sd_encode_prompt(m, "a photo of a cat", &cond), 0);
+    ck_assert_int_eq(vg_sd_encode_prompt(m, "", &uncond), 0);
+    load_input(&img);
+    for (int k = 0; k < 5; k++) {
+        char run[128], path[512];
+        VgSdImg2ImgParams p;
+        int h, w;
+        snprintf(run, sizeof(run), "%s_%s_%s", family, spacing, sampler_key[k]);
+        params_from_json(run, k, &p);
+        const double t0 = now();
+        ck_assert_msg(vg_sd_img2img(m, &p, &cond, &uncond, &img, &out) == 0, "%s: %s", run,
+                      vgt_last_error);
+        const double dt = now() - t0;
+        snprintf(path, sizeof(path), DIFF "/refs/%s.npy", run);
+        float *ref = read_npy(path, &h, &w);
+        ck_assert_int_eq(out.ne[2], h);
+        ck_assert_int_eq(out.ne[3], w);
+        const double db = psnr(out.data, ref, (int64_t)3 * h * w);
+        printf("pipeline: %-32s (%s) PSNR %6.2f dB  %.2f s\n", run,
+               strstr(model, ".safetensors") ? "single file" : "folder", db, dt);
+        fflush(stdout);
+        ck_assert_msg(db >= MIN_PSNR, "%s: PSNR %.2f dB < %.0f", run, db, MIN_PSNR);
+        worst = fmin(worst, db);
+        free(ref);
+        vg_tensor_free(&out);
+    }
+    vg_tensor_free(&img);
+    vg_tensor_free(&cond);
+    vg_tensor_free(&uncond);
+    vg_sd_model_close(&m);
+    ck_assert_ptr_null(m);
+    return worst;
+}
+
+START_TEST(test_sd1_leading)
+{
+    run_family(DIFF "/tiny-sd1", NULL, "tiny-sd1", "leading");
+}
+END_TEST
+
+START_TEST(test_sd2_trailing)
+{
+    run_family(DIFF "/tiny-sd2", NULL, "tiny-sd2", "trailing");
+}
+END_TEST
+
+START_TEST(test_sd2_leading)
+{
+    run_family(DIFF "/tiny-sd2", NULL, "tiny-sd2", "leading");
+}
+END_TEST
+
+/* The original-layout single file of tiny-sd2 (OpenCLIP text names, no
+ * text_projection: all layers run) with the folder's tokenizer. */
+START_TEST(test_sd2_single_file)
+{
+    run_family(DIFF "/tiny-sd2_original_layout_fp16.safetensors", DIFF "/tiny-sd2/tokenizer",
+               "tiny-sd2", "trailing");
+}
+END_TEST
+
+/* Writes a safetensors file with F16 tensors named @names (shape [2]). */
+static void write_st(const char *path, const char *const *names, int n)
+{
+    char hdr[4096];
+    int len = snprintf(hdr, sizeof(hdr), "{");
+    for (int i = 0; i < n; i++)
+        len += snprintf(hdr + len, sizeof(hdr) - len,
+                        "%s\"%s\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[%d,%d]}",
+                        i ? "," : "", names[i], 4 * i, 4 * i + 4);
+    len += snprintf(hdr + len, sizeof(hdr) - len, "}");
+    while (len % 8)
+        hdr[len++] = ' ';
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    const uint64_t hl = (uint64_t)len;
+    fwrite(&hl, 8, 1, f);
+    fwrite(hdr, 1, len, f);
+    const uint8_t zero[4] = { 0 };
+    for (int i = 0; i < n; i++)
+        fwrite(zero, 1, 4, f);
+    fclose(f);
+}
+
+START_TEST(test_errors)
+{
+    VgSdLoadOptions o = { 0 };
+    VgSdModel *m = NULL;
+    char path[] = "/tmp/vg_pipeline_XXXXXX";
+    VgSdImg2ImgParams p;
+
+    /* single file without a tokenizer */
+    o.model = DIFF "/tiny-sd2_original_layout_fp16.safetensors";
+    vgt_log_reset();
+    ck_assert_int_eq(vg_sd_model_open(&m, ctx, &o), VG_ERR(EINVAL));
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(vgt_last_error, "no tokenizer: pass tokenizer=PATH"), "%s",
+                  vgt_last_error);
+
+    /* SDXL-like keys */
+    const int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    const char *const xl[] = {
+        "conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight",
+        "model.diffusion_model.label_emb.0.0.weight",
+        "model.diffusion_model.input_blocks.0.0.weight",
+    };
+    write_st(path, xl, 3);
+    o.model = path;
+    o.tokenizer = DIFF "/tiny-sd2/tokenizer";
+    vgt_log_reset();
+    ck_assert_int_eq(vg_sd_model_open(&m, ctx, &o), VG_EUNSUPPORTED);
+    ck_assert_msg(strstr(vgt_last_error, "SDXL"), "%s", vgt_last_error);
+    /* SD3-like keys */
+    const char *const sd3[] = { "model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight" };
+    write_st(path, sd3, 1);
+    vgt_log_reset();
+    ck_assert_int_eq(vg_sd_model_open(&m, ctx, &o), VG_EUNSUPPORTED);
+    ck_assert_msg(strstr(vgt_last_error, "SD3"), "%s", vgt_last_error);
+    unlink(path);
+
+    /* missing model */
+    o.model = DIFF "/no-such-model";
+    vgt_log_reset();
+    ck_assert_int_lt(vg_sd_model_open(&m, ctx, &o), 0);
+    ck_assert_int_eq(vgt_n_errors, 1);
+
+    /* out-of-range options */
+    vg_sd_img2img_params_default(&p);
+    ck_assert_int_eq(vg_sd_img2img_check(ctx, &p), 0);
+    const double bad_strength[] = { 0.0, -0.1, 1.01, NAN };
+    for (int i = 0; i < 4; i++) {
+        vg_sd_img2img_params_default(&p);
+        p.strength = bad_strength[i];
+        vgt_log_reset();
+        ck_assert_int_eq(vg_sd_img2img_check(ctx, &p), VG_ERR(EINVAL));
+        ck_assert_msg(strstr(vgt_last_error, "strength"), "%s", vgt_last_error);
+    }
+    const int bad_steps[] = { 0, -1, 1001 };
+    for (int i = 0; i < 3; i++) {
+        vg_sd_img2img_params_default(&p);
+        p.steps = bad_steps[i];
+        vgt_log_reset();
+        ck_assert_int_eq(vg_sd_img2img_check(ctx, &p), VG_ERR(EINVAL));
+        ck_assert_msg(strstr(vgt_last_error, "steps"), "%s", vgt_last_error);
+    }
+    vg_sd_img2img_params_default(&p);
+    p.cfg = 51.f;
+    ck_assert_int_eq(vg_sd_img2img_check(ctx, &p), VG_ERR(EINVAL));
+}
+END_TEST
+
+static void image_from_tensor(VgImage *im, const VgTensor *t)
+{
+    im->width = (int)t->ne[3];
+    im->height = (int)t->ne[2];
+    for (int c = 0; c < 3; c++) {
+        im->data[c] = (float *)t->data + (size_t)c * im->width * im->height;
+        im->stride[c] = (ptrdiff_t)im->width * sizeof(float);
+    }
+}
+
+/* The public API on the tiny-sd2 folder: same picture as diffusers (euler,
+ * trailing from the folder's scheduler_config.json, sampler named), prompt
+ * update, processing size smaller than the picture, seed policy. */
+START_TEST(test_stylize_api)
+{
+    VgStylizeSettings s;
+    VgStylizer *st = NULL;
+    VgTensor img, o1, o2;
+    VgImage in, out, out2;
+    int h, w;
+
+    vg_stylize_default_settings(&s);
+    s.model = DIFF "/tiny-sd2";
+    s.prompt = "a photo of a cat";
+    s.negative_prompt = "";
+    s.sampler = "euler";
+    s.steps = 4;
+    s.strength = 0.5f;
+    s.cfg = 1.f;
+    s.seed = 42;
+    ck_assert_msg(vg_stylize_open(&st, ctx, &s) == 0, "%s", vgt_last_error);
+    ck_assert_ptr_nonnull(strstr(vg_stylize_describe(st), "SD2"));
+    load_input(&img);
+    vgt_alloc_like(&o1, &img);
+    vgt_alloc_like(&o2, &img);
+    image_from_tensor(&in, &img);
+    image_from_tensor(&out, &o1);
+    image_from_tensor(&out2, &o2);
+    ck_assert_int_eq(vg_stylize_run(st, &in, &out, 0), 0);
+    float *ref = read_npy(DIFF "/refs/tiny-sd2_trailing_euler.npy", &h, &w);
+    const double db = psnr(o1.data, ref, 3 * h * w);
+    printf("pipeline: stylize API tiny-sd2_trailing_euler PSNR %.2f dB\n", db);
+    ck_assert_msg(db >= MIN_PSNR, "PSNR %.2f", db);
+    free(ref);
+
+    /* incrementing seeds: picture 1 differs from picture 0, picture 0 repeats */
+    s.seed_policy = VG_SEED_INCREMENT;
+    ck_assert_int_eq(vg_stylize_update(st, &s), 0);
+    ck_assert_int_eq(vg_stylize_run(st, &in, &out2, 1), 0);
+    ck_assert_double_lt(psnr(o1.data, o2.data, 3 * h * w), 80.0);
+    ck_assert_int_eq(vg_stylize_run(st, &in, &out2, 0), 0);
+    ck_assert_double_gt(psnr(o1.data, o2.data, 3 * h * w), 120.0);
+
+    /* a new prompt and guidance change the picture */
+    s.seed_policy = VG_SEED_FIXED;
+    s.prompt = "an oil painting of a dog";
+    s.cfg = 3.f;
+    ck_assert_int_eq(vg_stylize_update(st, &s), 0);
+    ck_assert_int_eq(vg_stylize_run(st, &in, &out2, 0), 0);
+    ck_assert_double_lt(psnr(o1.data, o2.data, 3 * h * w), 80.0);
+    s.strength = 0.f;
+    vgt_log_reset();
+    ck_assert_int_eq(vg_stylize_update(st, &s), VG_ERR(EINVAL));
+    ck_assert_ptr_nonnull(strstr(vgt_last_error, "strength"));
+    vg_stylize_close(&st);
+    ck_assert_ptr_null(st);
+
+    /* processing size 64x64 for a 128x128 picture: output keeps 128x128, 0..1 */
+    s.strength = 0.5f;
+    s.width = s.height = 64;
+    ck_assert_int_eq(vg_stylize_open(&st, ctx, &s), 0);
+    for (int64_t i = 0; i < vg_tensor_nelem(&o2); i++)
+        ((float *)o2.data)[i] = -1.f;
+    ck_assert_int_eq(vg_stylize_run(st, &in, &out2, 0), 0);
+    for (int64_t i = 0; i < vg_tensor_nelem(&o2); i++)
+        ck_assert(((float *)o2.data)[i] >= 0.f && ((float *)o2.data)[i] <= 1.f);
+    ck_assert_double_gt(psnr(img.data, o2.data, 3 * h * w), 8.0);
+    vg_stylize_close(&st);
+
+    vg_tensor_free(&img);
+    vg_tensor_free(&o1);
+    vg_tensor_free(&o2);
+}
+END_TEST
+
+START_TEST(test_stylize_errors)
+{
+    VgStylizeSettings s;
+    VgStylizer *st = NULL;
+
+    vg_stylize_default_settings(&s);
+    s.model = DIFF "/tiny-sd2";
+    s.sampler = "heun";
+    vgt_log_reset();
+    ck_assert_int_eq(vg_stylize_open(&st, ctx, &s), VG_ERR(EINVAL));
+    ck_assert_ptr_nonnull(strstr(vgt_last_error, "euler, euler_a, ddim, dpm++2m, lcm"));
+    ck_assert_ptr_null(st);
+    s.sampler = NULL;
+    s.width = 100;
+    s.height = 64;
+    vgt_log_reset();
+    ck_assert_int_eq(vg_stylize_open(&st, ctx, &s), VG_ERR(EINVAL));
+    ck_assert_ptr_nonnull(strstr(vgt_last_error, "multiples of 8"));
+    s.width = s.height = 0;
+    s.steps = 0;
+    vgt_log_reset();
+    ck_assert_int_eq(vg_stylize_open(&st, ctx, &s), VG_ERR(EINVAL));
+    ck_assert_ptr_nonnull(strstr(vgt_last_error, "steps"));
+    s.steps = 20;
+    s.cfg = 60.f;
+    vgt_log_reset();
+    ck_assert_int_eq(vg_stylize_open(&st, ctx, &s), VG_ERR(EINVAL));
+    ck_assert_ptr_nonnull(strstr(vgt_last_error, "cfg"));
+    s.cfg = 7.5f;
+    s.strength = 1.5f;
+    ck_assert_int_eq(vg_stylize_open(&st, ctx, &s), VG_ERR(EINVAL));
+    s.strength = 0.5f;
+    s.schedule = "exponential";
+    ck_assert_int_eq(vg_stylize_open(&st, ctx, &s), VG_ERR(EINVAL));
+    s.schedule = NULL;
+    s.model = NULL;
+    ck_assert_int_lt(vg_stylize_open(&st, ctx, &s), 0);
+    ck_assert_ptr_null(st);
+}
+END_TEST
+
+static int unet_fn(void *opaque, const VgTensor *x, float t, VgTensor *eps)
+{
+    const VgTensor *const *a = opaque;  /* { unet as tensor*, cond } */
+    return vg_unet_forward((VgUnet *)a[0], x, &t, a[1], eps);
+}
+
+/* TAESD as the latent codec (random-weight fixtures of check_taesd): no
+ * posterior draw, latent scale 1, images 0..1 -- equal to the same chain
+ * composed by hand from the components. */
+START_TEST(test_taesd_codec)
+{
+    char enc[512], dec[512];
+    VgSdLoadOptions o = { 0 };
+    VgSdModel *m = NULL;
+    VgSdImg2ImgParams p;
+    VgTensor cond, img, out, lat, fin, ref;
+    VgSampler *smp = NULL;
+    VgRng rng;
+
+    snprintf(enc, sizeof(enc), "%s/tests/fixtures/taesd/taesd_encoder.pth", VG_TOP);
+    snprintf(dec, sizeof(dec), "%s/tests/fixtures/taesd/taesd_decoder.pth", VG_TOP);
+    o.model = DIFF "/tiny-sd2";
+    o.taesd_encoder = enc;
+    o.taesd_decoder = dec;
+    ck_assert_msg(vg_sd_model_open(&m, ctx, &o) == 0, "%s", vgt_last_error);
+    ck_assert_ptr_null(m->vae);  /* both halves replaced: the KL VAE is not loaded */
+    ck_assert_ptr_nonnull(strstr(m->desc, "TAESD"));
+    ck_assert_int_eq(vg_sd_encode_prompt(m, "a photo of a cat", &cond), 0);
+    load_input(&img);
+    vg_sd_img2img_params_default(&p);
+    p.steps = 4;
+    p.cfg = 1.f;
+    p.seed = 7;
+    ck_assert_int_eq(vg_sd_img2img(m, &p, &cond, NULL, &img, &out), 0);
+
+    ck_assert_int_eq(vg_taesd_encode(m->taesd, &img, &lat), 0);
+    ck_assert_int_eq(vg_sampler_create(&smp, &m->sched, VG_SAMPLER_EULER, 4, 0.5, ctx), 0);
+    vg_rng_seed(&rng, 7);
+    const void *a[2] = { m->unet, &cond };
+    memset(&fin, 0, sizeof(fin));
+    ck_assert_int_eq(vg_sampler_run(smp, unet_fn, (void *)a, &lat, &rng, &fin), 0);
+    ck_assert_int_eq(vg_taesd_decode(m->taesd, &fin, &ref), 0);
+    for (int64_t i = 0; i < vg_tensor_nelem(&ref); i++) {
+        float *v = (float *)ref.data + i;
+        *v = fminf(fmaxf(*v, 0.f), 1.f);
+    }
+    vgt_assert_close(&out, &ref, 1e-6, "taesd img2img");
+    vg_sampler_free(&smp);
+    vg_tensor_free(&lat);
+    vg_tensor_free(&fin);
+    vg_tensor_free(&ref);
+    vg_tensor_free(&out);
+    vg_tensor_free(&img);
+    vg_tensor_free(&cond);
+    vg_sd_model_close(&m);
+}
+END_TEST
+
+/* resize.c: area average when shrinking, bilinear when enlarging. */
+START_TEST(test_resize)
+{
+    float src[4 * 4], dst[8 * 8], half[2 * 2];
+    for (int i = 0; i < 16; i++)
+        src[i] = (float)i;
+    /* 4x4 -> 2x2: means of 2x2 blocks */
+    ck_assert_int_eq(vg_sd_resize(src, 4, 4, 4 * sizeof(float), half, 2, 2, 2 * sizeof(float)), 0);
+    ck_assert_float_eq_tol(half[0], (0 + 1 + 4 + 5) / 4.f, 1e-6);
+    ck_assert_float_eq_tol(half[3], (10 + 11 + 14 + 15) / 4.f, 1e-6);
+    /* 4x4 -> 3x3: area weights, the middle output covers 1/3 of two pixels each side */
+    float t3[9];
+    ck_assert_int_eq(vg_sd_resize(src, 4, 4, 4 * sizeof(float), t3, 3, 3, 3 * sizeof(float)), 0);
+    ck_assert_float_eq_tol(t3[4], 7.5f, 1e-5);  /* symmetric: the picture's mean */
+    /* 4x4 -> 8x8 bilinear, half-pixel centres: dst(1,1) = src at (0.25, 0.25) */
+    ck_assert_int_eq(vg_sd_resize(src, 4, 4, 4 * sizeof(float), dst, 8, 8, 8 * sizeof(float)), 0);
+    ck_assert_float_eq_tol(dst[0], 0.f, 1e-6);                 /* clamped edge */
+    ck_assert_float_eq_tol(dst[9], 0.25f * 4 + 0.25f, 1e-5);
+    ck_assert_float_eq_tol(dst[63], 15.f, 1e-6);
+    ck_assert_int_eq(vg_sd_resize(src, 0, 4, 16, dst, 8, 8, 32), VG_ERR(EINVAL));
+}
+END_TEST
+
+static Suite *pipeline_suite(void)
+{
+    Suite *s = suite_create("pipeline");
+    TCase *tc = tcase_create("pipeline");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_sd1_leading);
+    tcase_add_test(tc, test_sd2_trailing);
+    tcase_add_test(tc, test_sd2_leading);
+    tcase_add_test(tc, test_sd2_single_file);
+    tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_stylize_api);
+    tcase_add_test(tc, test_stylize_errors);
+    tcase_add_test(tc, test_resize);
+    tcase_add_test(tc, test_taesd_codec);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(pipeline_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    const int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
