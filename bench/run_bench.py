@@ -215,7 +215,7 @@ def render(a, info, sg, peak, lv, lt, rows, skipped, load0, load1, elapsed):
     p("| visgen | %s, element-wise ops: %s |" % (info["version"], info["ops_isa"]))
     p("| OpenBLAS kernel | %s after vg_open (OpenBLAS chose %s at load) |"
       % (info["blas_kernel"], info["blas_kernel_at_load"]))
-    p("| threads | %d (visgen n_threads, OpenBLAS, torch.set_num_threads) |" % a.threads)
+    p("| threads | %d (visgen n_threads: its own pool, OpenBLAS single-threaded inside it; the sgemm peak with %d OpenBLAS threads; torch.set_num_threads) |" % (a.threads, a.threads))
     p("| environment | %s |" % env)
     if torch_cfg:
         p("| PyTorch | %s, %s |" % (torch_cfg["torch"], "; ".join(torch_cfg["torch_config"])))

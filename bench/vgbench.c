@@ -13,6 +13,7 @@
  * into the tables. Errors: a message on stderr and exit status 1.
  */
 #include <getopt.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,10 @@ static int cmd_sgemm(const Opts *o)
     VgCtx *c = NULL;
     if (open_ctx(&c, o->threads) < 0)
         return 1;
+    /* vg_open leaves OpenBLAS single-threaded (visgen splits the work over its
+     * own pool); the peak the networks are compared with is the machine's,
+     * so let OpenBLAS use as many threads as visgen does. */
+    openblas_set_num_threads(o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     printf("{\"blas_kernel\": ");
     vgb_json_str(vg_blas_kernel(c));
     printf(", \"threads\": %d, \"reps\": %d, \"cases\": [", openblas_get_num_threads(), o->reps);
@@ -142,6 +147,7 @@ static int cmd_sgemm(const Opts *o)
         fflush(stdout);
     }
     printf("]}\n");
+    openblas_set_num_threads(1);
     vg_close(&c);
     return 0;
 }
