@@ -79,9 +79,10 @@ check-valgrind: unit-tests models
 
 # The README's test command: installs what is missing, builds everything
 # (library, tests, npm models, FFmpeg with --enable-libvisgen) and runs the
-# unit tests, then the end-to-end tests on real media.
+# unit tests, the visgen CLI tests, then the end-to-end tests on real media.
 check: deps
 	$(MAKE) check-unit
+	$(MAKE) check-sd-cli
 	$(MAKE) check-e2e
 
 # The same suite built with AddressSanitizer + UBSan in build/asan, run in

@@ -6,7 +6,7 @@
 
 BENCH_PYTHON ?= /usr/bin/python3
 BENCH_ARGS   ?=
-BENCH_SRCS   := $(sort $(wildcard bench/*.c))
+BENCH_SRCS   := $(filter-out bench/bench_sd.c,$(sort $(wildcard bench/*.c)))  # bench_sd.c: mk/bench_sd.mk
 BENCH_BIN    := $(B)/bench/vgbench
 
 bench-build: $(BENCH_BIN)

@@ -47,8 +47,8 @@ src="movie=$TREE,trim=end_frame=6,scale=64:48"
 st="visgen=mode=stylize:model=$MODEL:prompt='a tree in autumn, oil painting':steps=4:strength=0.5:seed=42"
 
 # --- 1. frame count, pts, size, format and SAR kept (yuv420p through the float conversion)
-probe "$src" pts,width,height,pix_fmt,sample_aspect_ratio > "$tmp/in.txt" 2>"$tmp/err"
-probe "$src,$st" pts,width,height,pix_fmt,sample_aspect_ratio > "$tmp/out.txt" 2>>"$tmp/err"
+probe "$src,format=yuv420p" pts,width,height,pix_fmt,sample_aspect_ratio > "$tmp/in.txt" 2>"$tmp/err"
+probe "$src,format=yuv420p,$st" pts,width,height,pix_fmt,sample_aspect_ratio > "$tmp/out.txt" 2>>"$tmp/err"
 if [ "$(wc -l < "$tmp/in.txt")" = 6 ] && cmp -s "$tmp/in.txt" "$tmp/out.txt"; then
   ok "6 frames in, 6 out; pts, size, pix_fmt, SAR kept ($(sed -n '1s/^[^|]*|//p' "$tmp/out.txt"))"
 else bad "frame count/pts/size/pix_fmt" "$(paste -d' ' "$tmp/in.txt" "$tmp/out.txt"; cat "$tmp/err")"; fi
@@ -77,12 +77,23 @@ if d=$(compare "$tmp/a.raw" "$tmp/c.raw" 6) &&
   ok "seed_policy=increment vs fixed: frame 0 equal, frames 1-5 differ ($d)"
 else bad "seed_policy=increment vs fixed" "$d $(cat "$tmp/err")"; fi
 
-# --- 4. runtime command: tree.avi is 15 fps, so a new seed at 0.1 s reaches frames 2-5
-raw "$src,format=gbrpf32le,sendcmd=c='0.1 visgen seed 7',$st" "$tmp/d.raw" 2>"$tmp/err"
+# --- 4. runtime command: these frames are at 0, 0.73, 1.13, 1.6, 2.07 and
+# 2.47 s (tree.avi drops frames), so a new seed at 1 s reaches frames 2-5
+raw "$src,format=gbrpf32le,sendcmd=c='1.0 visgen seed 7',$st" "$tmp/d.raw" 2>"$tmp/err"
 if d=$(compare "$tmp/a.raw" "$tmp/d.raw" 6) &&
    $PY -c "import sys; v = list(map(float, sys.argv[1:])); sys.exit(0 if max(v[:2]) == 0 and min(v[2:]) > 0 else 1)" $d; then
-  ok "process_command seed=7 at 0.1 s: frames 0-1 unchanged, 2-5 differ ($d)"
+  ok "process_command seed=7 at 1 s: frames 0-1 unchanged, 2-5 differ ($d)"
 else bad "process_command seed" "$d $(cat "$tmp/err")"; fi
+raw "$src,format=gbrpf32le,sendcmd=c='1.0 visgen prompt watercolor',$st" "$tmp/d.raw" 2>"$tmp/err"
+if d=$(compare "$tmp/a.raw" "$tmp/d.raw" 6) &&
+   $PY -c "import sys; v = list(map(float, sys.argv[1:])); sys.exit(0 if max(v[:2]) == 0 and min(v[2:]) > 0 else 1)" $d; then
+  ok "process_command prompt=watercolor at 1 s: frames 0-1 unchanged, 2-5 differ ($d)"
+else bad "process_command prompt" "$d $(cat "$tmp/err")"; fi
+# 4 steps x 0.01 runs no step: refused, and the frames keep the old strength.
+raw "$src,format=gbrpf32le,sendcmd=c='1.0 visgen strength 0.01',$st" "$tmp/d.raw" 2>"$tmp/err"
+if cmp -s "$tmp/a.raw" "$tmp/d.raw" && grep -q "command strength '0.01' refused" "$tmp/err"; then
+  ok "process_command strength=0.01 refused, output unchanged: '$(grep -m1 refused "$tmp/err" | cut -c1-90)'"
+else bad "process_command strength=0.01 refused" "$(compare "$tmp/a.raw" "$tmp/d.raw" 6) $(cat "$tmp/err")"; fi
 
 # --- 5. timeline: a disabled frame passes through untouched
 raw "$src,format=gbrpf32le,$st:enable='gte(n,1)'" "$tmp/e.raw" 2>"$tmp/err"
@@ -94,8 +105,8 @@ else bad "timeline enable=" "$d $(cat "$tmp/err")"; fi
 # --- 6. the library's img2img CLI on the same decoded frame
 if "$VG" 2>&1 | grep -q img2img; then
   ff -lavfi "$src,trim=end_frame=1" -f rawvideo -pix_fmt gbrpf32le "$tmp/f0.raw" 2>"$tmp/err"
-  if "$VG" img2img --size 64x48 --model "$MODEL" --prompt 'a tree in autumn, oil painting' \
-       --steps 4 --strength 0.5 --seed 42 "$tmp/f0.raw" "$tmp/lib.raw" >>"$tmp/err" 2>&1 &&
+  if "$VG" img2img "$MODEL" "$tmp/f0.raw" "$tmp/lib.raw" --in-size 64x48 \
+       --prompt 'a tree in autumn, oil painting' --steps 4 --strength 0.5 --seed 42 >>"$tmp/err" 2>&1 &&
      head -c $((64 * 48 * 12)) "$tmp/a.raw" > "$tmp/a0.raw" &&
      d=$(compare "$tmp/lib.raw" "$tmp/a0.raw" 1) &&
      $PY -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 1e-6 else 1)" $d; then
