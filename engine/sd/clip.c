@@ -8,6 +8,7 @@
 #include "engine/internal.h"
 #include "engine/nn.h"
 #include "engine/ops.h"
+#include "engine/io/textfile.h"
 #include "engine/sd/clip.h"
 
 typedef struct ClipLayer {
@@ -44,21 +45,13 @@ static int json_int(const cJSON *root, const char *key, int *dst)
 
 int vg_clip_config_read(VgClipConfig *cfg, const VgCtx *c, const char *path)
 {
-    FILE *f = fopen(path, "rb");
     char *text = NULL;
     cJSON *root = NULL;
-    int ret = 0;
-    long n;
-    if (!f) {
-        vg_log(c, VG_LOG_ERROR, "clip: cannot open %s\n", path);
-        return VG_ERR(ENOENT);
-    }
-    if (fseek(f, 0, SEEK_END) < 0 || (n = ftell(f)) < 0 || n > (1 << 20) ||
-        fseek(f, 0, SEEK_SET) < 0 || !(text = calloc(1, (size_t)n + 1)) ||
-        fread(text, 1, (size_t)n, f) != (size_t)n) {
-        vg_log(c, VG_LOG_ERROR, "clip: cannot read %s\n", path);
-        ret = VG_ERR(EIO);
-        goto end;
+    int ret;
+    if ((ret = vg_read_text_file(path, 1 << 20, &text, NULL)) < 0) {
+        vg_log(c, VG_LOG_ERROR, "clip: cannot read %s (%s)\n", path,
+               ret == VG_EBADMODEL ? "not a file under 1 MB" : vg_strerror(ret));
+        return ret;
     }
     if (!(root = cJSON_Parse(text)) || !cJSON_IsObject(root)) {
         vg_log(c, VG_LOG_ERROR, "clip: %s is not a JSON object\n", path);
@@ -93,7 +86,6 @@ int vg_clip_config_read(VgClipConfig *cfg, const VgCtx *c, const char *path)
 end:
     cJSON_Delete(root);
     free(text);
-    fclose(f);
     return ret;
 }
 

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "engine/internal.h"
+#include "engine/io/textfile.h"
 #include "engine/sd/pipeline.h"
 
 static int is_dir(const char *p)
@@ -27,62 +28,6 @@ static int is_file(const char *p)
     return !stat(p, &st) && S_ISREG(st.st_mode);
 }
 
-static char *read_text(const char *path, size_t max)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || (size_t)n > max || fseek(f, 0, SEEK_SET) ||
-        !(buf = malloc((size_t)n + 1)) || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
-/* A checkout without symlink support stores a symlink as a small text file
- * holding the target path (tiny-sd1's text_encoder / vae weights in the
- * shared data): follow one level of it. */
-const char *vg_sd_follow_link(const VgCtx *c, const char *path, char *buf, size_t size)
-{
-    struct stat st;
-    char *text, *slash;
-    size_t n;
-
-    if (stat(path, &st) || !S_ISREG(st.st_mode) || st.st_size > 512 ||
-        !(text = read_text(path, 512)))
-        return path;
-    n = strcspn(text, "\r\n");
-    text[n] = 0;
-    if (!n || (!strstr(text, ".safetensors") && !strstr(text, ".bin")) || strchr(text, '{')) {
-        free(text);
-        return path;
-    }
-    if (text[0] == '/') {
-        snprintf(buf, size, "%s", text);
-    } else {
-        char dir[1024];
-        snprintf(dir, sizeof(dir), "%s", path);
-        slash = strrchr(dir, '/');
-        if (slash)
-            slash[1] = 0;
-        else
-            dir[0] = 0;
-        snprintf(buf, size, "%s%s", dir, text);
-    }
-    free(text);
-    if (!is_file(buf))
-        return path;
-    vg_log(c, VG_LOG_VERBOSE, "sd: '%s' is a link file to '%s'\n", path, buf);
-    return buf;
-}
-
 /* First existing weight file of a component folder into @buf (links followed). */
 static int find_weights(const VgCtx *c, const char *dir, const char *const *names, char *buf,
                         size_t size)
@@ -92,7 +37,7 @@ static int find_weights(const VgCtx *c, const char *dir, const char *const *name
     for (int i = 0; names[i]; i++) {
         snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
         if (is_file(p)) {
-            snprintf(buf, size, "%s", vg_sd_follow_link(c, p, link, sizeof(link)));
+            snprintf(buf, size, "%s", vg_follow_link_file(c, p, link, sizeof(link)));
             return 0;
         }
     }
@@ -161,7 +106,7 @@ static int open_folder(VgSdModel *m, const char *dir, const VgSdLoadOptions *o,
                "not a diffusers model\n", dir);
         return VG_EBADMODEL;
     }
-    if ((json = read_text(cfgp, 1 << 20))) {
+    if ((json = vg_read_text(cfgp, 1 << 20))) {
         const char *bad[] = { "StableDiffusionXL", "StableDiffusion3", "Flux" };
         const char *nm[] = { "SDXL", "SD3", "Flux" };
         for (int i = 0; i < 3; i++)
@@ -198,7 +143,7 @@ static int open_folder(VgSdModel *m, const char *dir, const VgSdLoadOptions *o,
     }
     /* scheduler */
     snprintf(cfgp, sizeof(cfgp), "%s/scheduler/scheduler_config.json", dir);
-    if ((json = read_text(cfgp, 1 << 20))) {
+    if ((json = vg_read_text(cfgp, 1 << 20))) {
         static const struct { const char *cls; int kind; } map[] = {
             { "\"EulerDiscreteScheduler\"", VG_SAMPLER_EULER },
             { "\"EulerAncestralDiscreteScheduler\"", VG_SAMPLER_EULER_A },
@@ -224,7 +169,7 @@ static int open_single(VgSdModel *m, const char *path, const VgSdLoadOptions *o,
     char link[1400];
     int ret;
 
-    path = vg_sd_follow_link(m->ctx, path, link, sizeof(link));
+    path = vg_follow_link_file(m->ctx, path, link, sizeof(link));
     if ((ret = vg_weights_open(&m->w_file, m->ctx, path)) < 0)
         return ret;
     if (has_prefix(m->w_file, "conditioner.")) {

@@ -97,8 +97,5 @@ int vg_sd_img2img(VgSdModel *m, const VgSdImg2ImgParams *p, const VgTensor *cond
 int vg_sd_resize(const float *src, int sw, int sh, ptrdiff_t sstride, float *dst, int dw, int dh,
                  ptrdiff_t dstride);
 
-/* Follows a git "symlink stand-in" text file (one level): returns @path or
- * @buf holding the target. loader.c. */
-const char *vg_sd_follow_link(const VgCtx *c, const char *path, char *buf, size_t size);
 
 #endif

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "engine/internal.h"
+#include "engine/io/textfile.h"
 #include "engine/sd/unet.h"
 
 #define MAX_CONFIG_BYTES (1 << 20)
@@ -290,35 +291,16 @@ end:
 
 int vg_unet_config_load(VgUnetConfig *cfg, const VgCtx *c, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    char *text = NULL;
-    int ret;
-    long n;
+    char *text;
+    int ret = vg_read_text_file(path, MAX_CONFIG_BYTES, &text, NULL);
 
-    if (!f) {
-        ret = VG_ERR(errno);
-        vg_log(c, VG_LOG_ERROR, "unet config: cannot open %s: %s\n", path, strerror(errno));
+    if (ret < 0) {
+        vg_log(c, VG_LOG_ERROR, "unet config: cannot read %s (%s)\n", path,
+               ret == VG_EBADMODEL ? "not a file under 1 MB" : vg_strerror(ret));
         return ret;
     }
-    if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || n > MAX_CONFIG_BYTES || fseek(f, 0, SEEK_SET)) {
-        vg_log(c, VG_LOG_ERROR, "unet config: %s is not a readable file under 1 MB\n", path);
-        ret = VG_EBADMODEL;
-        goto end;
-    }
-    if (!(text = malloc((size_t)n + 1))) {
-        ret = VG_ERR(ENOMEM);
-        goto end;
-    }
-    if (fread(text, 1, (size_t)n, f) != (size_t)n) {
-        vg_log(c, VG_LOG_ERROR, "unet config: short read on %s\n", path);
-        ret = VG_EBADMODEL;
-        goto end;
-    }
-    text[n] = 0;
     ret = vg_unet_config_parse(cfg, c, text);
-end:
     free(text);
-    fclose(f);
     return ret;
 }
 

@@ -28,6 +28,7 @@
 #include "engine/internal.h"
 #include "engine/nn.h"
 #include "engine/ops.h"
+#include "engine/io/textfile.h"
 #include "engine/sd/vae.h"
 
 #define GN_EPS 1e-6f
@@ -83,24 +84,6 @@ void vg_vae_config_default(VgVaeConfig *cfg)
     cfg->scaling_factor = 0.18215f;
 }
 
-static char *read_text(const char *path, size_t max)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || (size_t)n > max || fseek(f, 0, SEEK_SET) ||
-        !(buf = malloc((size_t)n + 1)) || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
 static int check_config(const VgCtx *c, const VgVaeConfig *cfg, const char *where)
 {
     int ok = cfg->in_channels > 0 && cfg->out_channels > 0 && cfg->latent_channels > 0 &&
@@ -126,7 +109,7 @@ int vg_vae_config_from_json(VgVaeConfig *cfg, const VgCtx *c, const char *path)
     int ret = VG_EBADMODEL;
 
     vg_vae_config_default(cfg);
-    if (!(text = read_text(path, 1 << 20))) {
+    if (!(text = vg_read_text(path, 1 << 20))) {
         vg_log(c, VG_LOG_ERROR, "vae: cannot read config '%s'\n", path);
         return VG_ERR(ENOENT);
     }
@@ -469,44 +452,6 @@ static int is_file(const char *p)
     return !stat(p, &st) && S_ISREG(st.st_mode);
 }
 
-/*
- * A checkout made without symlink support (git core.symlinks=false) stores a
- * symlink as a small text file holding the target path; tiny-sd1's vae/
- * weights in ../shared/data are such a file. Follow one level of it.
- */
-static const char *follow_link_file(const VgCtx *ctx, const char *path, char *buf, size_t size)
-{
-    char *text, *slash;
-    struct stat st;
-    size_t n;
-
-    if (stat(path, &st) || st.st_size > 512 || !(text = read_text(path, 512)))
-        return path;
-    n = strcspn(text, "\r\n");
-    text[n] = 0;
-    if (!n || !strstr(text, ".safetensors")) {
-        free(text);
-        return path;
-    }
-    if (text[0] == '/')
-        snprintf(buf, size, "%s", text);
-    else {
-        char dir[1800];
-        snprintf(dir, sizeof(dir), "%s", path);
-        slash = strrchr(dir, '/');
-        if (slash)
-            slash[1] = 0;
-        else
-            dir[0] = 0;
-        snprintf(buf, size, "%s%s", dir, text);
-    }
-    free(text);
-    if (!is_file(buf))
-        return path;
-    vg_log(ctx, VG_LOG_VERBOSE, "vae: '%s' is a link file to '%s'\n", path, buf);
-    return buf;
-}
-
 int vg_vae_open_path(VgVae **out, VgCtx *ctx, const char *path)
 {
     char dir[1024], file[1200], cfgp[1200], link[2400];
@@ -536,7 +481,7 @@ int vg_vae_open_path(VgVae **out, VgCtx *ctx, const char *path)
         }
         path = file;
     }
-    path = follow_link_file(ctx, path, link, sizeof(link));
+    path = vg_follow_link_file(ctx, path, link, sizeof(link));
     if ((ret = vg_weights_open(&w, ctx, path)) < 0)
         return ret;
     if ((ret = vg_vae_open(out, ctx, w, NULL, have_cfg ? &cfg : NULL)) < 0) {

@@ -10,6 +10,7 @@
 
 #include "visgen/visgen.h"
 #include "engine/io/safetensors_write.h"
+#include "engine/io/textfile.h"
 #include "engine/sd/pipeline.h"
 #include "engine/tensor.h"
 #include "engine/weights.h"
@@ -112,7 +113,7 @@ static VgWeights *open_folder_file(VgCtx *ctx, const char *dir, const char *sub,
     for (int i = 0; names[i]; i++) {
         snprintf(p, sizeof(p), "%s/%s/%s", dir, sub, names[i]);
         if (!stat(p, &st)) {
-            if (vg_weights_open(&w, ctx, vg_sd_follow_link(ctx, p, link, sizeof(link))) < 0)
+            if (vg_weights_open(&w, ctx, vg_follow_link_file(ctx, p, link, sizeof(link))) < 0)
                 return NULL;
             return w;
         }
