@@ -217,35 +217,10 @@ end:
 
 int vg_safetensors_open_mem(VgWeights **out, const VgCtx *c, const void *buf, size_t size)
 {
-    VgWeights *w = NULL;
-    int ret = vg_weights_new(&w);
-    if (ret < 0)
-        return ret;
-    if ((ret = parse(w, c, "<memory>", buf, size)) < 0) {
-        vg_weights_close(&w);
-        return ret;
-    }
-    *out = w;
-    return 0;
+    return vg_weights_load(out, c, NULL, buf, size, parse);
 }
 
 int vg_safetensors_open(VgWeights **out, const VgCtx *c, const char *path)
 {
-    VgWeights *w = NULL;
-    VgMap m;
-    int ret = vg_map_file(&m, c, path);
-    if (ret < 0)
-        return ret;
-    const uint8_t *p = m.data;
-    const size_t size = m.size;
-    if ((ret = vg_weights_new(&w)) < 0) {
-        vg_map_release(&m);
-        return ret;
-    }
-    if ((ret = vg_weights_own_map(w, &m)) < 0 || (ret = parse(w, c, path, p, size)) < 0) {
-        vg_weights_close(&w);
-        return ret;
-    }
-    *out = w;
-    return 0;
+    return vg_weights_load(out, c, path, NULL, 0, parse);
 }

@@ -240,3 +240,30 @@ int vg_weights_open(VgWeights **out, const VgCtx *c, const char *path)
     vg_map_release(&m);
     return is_zip ? vg_pth_open(out, c, path) : vg_safetensors_open(out, c, path);
 }
+
+int vg_weights_load(VgWeights **out, const VgCtx *c, const char *path, const void *buf,
+                    size_t size, VgWeightsParseFn parse)
+{
+    VgWeights *w = NULL;
+    VgMap m;
+    int ret;
+
+    if (path) {
+        if ((ret = vg_map_file(&m, c, path)) < 0)
+            return ret;
+        buf = m.data;
+        size = m.size;
+    }
+    if ((ret = vg_weights_new(&w)) < 0) {
+        if (path)
+            vg_map_release(&m);
+        return ret;
+    }
+    if ((path && (ret = vg_weights_own_map(w, &m)) < 0) ||
+        (ret = parse(w, c, path ? path : "<memory>", buf, size)) < 0) {
+        vg_weights_close(&w);
+        return ret;
+    }
+    *out = w;
+    return 0;
+}
