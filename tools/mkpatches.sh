@@ -48,7 +48,7 @@ g add -A
 g commit -q -m "pristine"
 
 insert configure after '  --enable-libvidstab      enable video stabilization using vid.stab [no]' \
-'  --enable-libvisgen       enable neural upscaling via libvisgen [no]'
+'  --enable-libvisgen       enable neural video filters via libvisgen [no]'
 insert configure after '    libv4l2' '    libvisgen'
 insert configure after 'vflip_vulkan_filter_deps="vulkan spirv_compiler"' \
 'visgen_filter_deps="libvisgen"'
@@ -71,9 +71,11 @@ done
 g add -A
 g commit -q -m "avfilter: add visgen filter
 
-Super-resolution upscaling with libvisgen. Frames are converted to planar
-float RGB with libswscale (visgen_conv.c), upscaled by the library and
-converted back to the input's pixel format."
+Neural video processing with libvisgen: super-resolution upscaling
+(mode=upscale) and latent-diffusion img2img steered by a prompt
+(mode=stylize). Frames are converted to planar float RGB with libswscale
+(visgen_conv.c), processed by the library and converted back to the
+input's pixel format."
 
 # $(cat) drops the file's trailing newlines; keep one blank line before the
 # next section.
