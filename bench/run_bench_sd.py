@@ -150,7 +150,7 @@ def main():
     else:
         err_row("KL VAE", "vae")
     out()
-    out("| target (docs/BRIEFING_SD.md) | measured | result |")
+    out("| target (the diffusion issue) | measured | result |")
     out("|---|---|---|")
     if u:
         out("| UNet step <= %.1f s | %.2f s | %s |" % (T_UNET_S, ub, verdict(ub <= T_UNET_S)))
