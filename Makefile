@@ -38,6 +38,9 @@ $(B)/obj/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -mavx2 -mfma -MMD -MP -c $< -o $@
 
+# The install path of the models is compiled in: reconfiguring rebuilds.
+$(LIB_OBJS): $(wildcard config.mak)
+
 $(LIBVISGEN): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
