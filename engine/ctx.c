@@ -6,6 +6,7 @@
 
 #include "engine/blas.h"
 #include "engine/internal.h"
+#include "engine/mem.h"
 
 #define VG_VERSION_STRING "0.1.0"
 
@@ -66,6 +67,7 @@ void vg_close(VgCtx **pc)
     if (!pc || !*pc)
         return;
     vg_pool_close(&(*pc)->pool);
+    vg_freep(&(*pc)->wscratch);
     free(*pc);
     *pc = NULL;
 }

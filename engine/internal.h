@@ -10,6 +10,12 @@ struct VgCtx {
     int n_threads;
     char blas_kernel[32];
     VgPool *pool;  /* worker threads for non-BLAS kernels */
+    /* Grow-only buffer the nn ops widen large F16/BF16 weights into: a fresh
+     * allocation per call cost the UNet 12% in page faults and munmap. One
+     * weight at a time is widened per context (engine/ops/nn.c). */
+    float *wscratch;
+    size_t wscratch_n;
+    int wscratch_busy;
 };
 
 #ifdef __GNUC__

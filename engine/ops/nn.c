@@ -20,6 +20,8 @@
 /* ------------------------------------------------------------ widening */
 
 #define WIDEN_CHUNK (64 * 1024)
+/* Weights from this many values up are widened into the context scratch. */
+#define SCRATCH_MIN (64 * 1024)
 
 typedef struct WidenJob {
     const VgNnDsp *dsp;
@@ -75,25 +77,44 @@ int vg_nn_weight(VgCtx *ctx, const char *op, const char *what, const VgTensor *t
         out->p = tmp.data;
         return 0;
     }
-    out->owned = vg_malloc(sizeof(float) * (size_t)VG_MAX(out->n, 1));
-    if (!out->owned) {
-        vg_log(ctx, VG_LOG_ERROR, "%s: out of memory widening %s (%lld values)\n", op, what,
-               (long long)out->n);
-        return VG_ERR(ENOMEM);
+    float *dst;
+    if (ctx && out->n >= SCRATCH_MIN && !ctx->wscratch_busy) {
+        if ((size_t)out->n > ctx->wscratch_n) {
+            vg_freep(&ctx->wscratch);
+            ctx->wscratch_n = 0;
+            if (!(ctx->wscratch = vg_malloc(sizeof(float) * (size_t)out->n))) {
+                vg_log(ctx, VG_LOG_ERROR, "%s: out of memory widening %s (%lld values)\n", op,
+                       what, (long long)out->n);
+                return VG_ERR(ENOMEM);
+            }
+            ctx->wscratch_n = (size_t)out->n;
+        }
+        dst = ctx->wscratch;
+        ctx->wscratch_busy = 1;
+        out->ctx = ctx;
+    } else {
+        if (!(dst = out->owned = vg_malloc(sizeof(float) * (size_t)VG_MAX(out->n, 1)))) {
+            vg_log(ctx, VG_LOG_ERROR, "%s: out of memory widening %s (%lld values)\n", op, what,
+                   (long long)out->n);
+            return VG_ERR(ENOMEM);
+        }
     }
-    WidenJob j = { vg_nn_dsp(), t->data, out->owned, out->n, t->dtype == VG_DT_BF16 };
+    WidenJob j = { vg_nn_dsp(), t->data, dst, out->n, t->dtype == VG_DT_BF16 };
     const int64_t jobs = (out->n + WIDEN_CHUNK - 1) / WIDEN_CHUNK;
     if (jobs > 1)
         vg_pool_run(vg_ops_pool(ctx), (int)jobs, widen_job, &j);
     else if (jobs == 1)
         widen_job(&j, 0, 0);
-    out->p = out->owned;
+    out->p = dst;
     return 0;
 }
 
 void vg_nn_weight_release(VgNnWeight *w)
 {
     vg_freep(&w->owned);
+    if (w->ctx)
+        w->ctx->wscratch_busy = 0;
+    w->ctx = NULL;
     w->p = NULL;
 }
 

@@ -10,7 +10,8 @@
 typedef struct VgNnWeight {
     const float *p;
     float *owned;
-    int64_t n; /* elements */
+    VgCtx *ctx; /* set while p is the context's widening scratch */
+    int64_t n;  /* elements */
 } VgNnWeight;
 
 /*

@@ -201,7 +201,7 @@ static int load_net(VgCtx *ctx, const VgWeights *w, int is_enc, int *width, int 
             snprintf(name, sizeof(name), "%s%d.skip.weight", p->prefix, idx);
             if (vg_weights_find(w, name)) {
                 /* only when a block changes width, which the published design never does */
-                TaeConv sk = { { 0 } };
+                TaeConv sk = { 0 };
                 int co = *width, ci = *width;
                 snprintf(name, sizeof(name), "%s%d.skip", p->prefix, idx);
                 if ((ret = load_conv(ctx, w, what, name, 1, &co, &ci, 0, &sk)) < 0)
