@@ -54,9 +54,13 @@ $(MEDIA)/chelsea.png: $(MEDIA)/coffee.png
 DEMO_OUT := $(DEMO)/tree-visgen.mp4 $(DEMO)/tree-before.png $(DEMO)/tree-after.png \
             $(DEMO)/tree-compare.png $(DEMO)/photo-compare.png
 
-demo: all models ffmpeg media $(DEMO_OUT)
+# Installs what is missing first (tools/install-deps.sh), like `make check`.
+demo: deps
+	$(MAKE) demo-run
+
+demo-run: all models ffmpeg media $(DEMO_OUT)
 	@echo "demo: made"; for f in $(DEMO_OUT); do \
 	  printf '  %-36s %s\n' "$$f" "$$($(B)/bin/ffprobe -v error -count_frames -select_streams v \
 	    -show_entries stream=width,height,nb_read_frames -of csv=p=0:s=x $$f)"; done
 
-.PHONY: media demo
+.PHONY: media demo demo-run

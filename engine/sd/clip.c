@@ -125,7 +125,7 @@ static const VgTensor *find(const Loader *l, const char *fmt, ...)
     return vg_weights_find(l->w, name);
 }
 
-/* Copies the view of tensor printf(@fmt) into @dst after checking it is a
+/* Copies the view of the tensor named by the printf-style @fmt into @dst after checking it is a
  * float tensor of shape [d0] (d1 < 0) or [d0, d1]. */
 static int get(const Loader *l, VgTensor *dst, int64_t d0, int64_t d1, const char *fmt, ...)
 {

@@ -178,7 +178,7 @@ static const VgTensor *find(const VgVae *v, const char *dname, char *key, size_t
     return vg_weights_find(v->w, key);
 }
 
-/* The tensor of diffusers name printf(@fmt, ...) with shape @e (ndim dims;
+/* The tensor whose diffusers name is the printf-style @fmt, ... with shape @e (ndim dims;
  * a 2-D [C, C] also accepts [C, C, 1, 1]) or NULL with a log line. */
 static const VgTensor *get(VgVae *v, int ndim, const int64_t *e, int optional,
                            const char *fmt, ...) VG_PRINTF(5, 6);
