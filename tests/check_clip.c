@@ -28,12 +28,7 @@ static VgCtx *ctx;
 
 static void setup(void)
 {
-    VgSettings s;
-    vg_default_settings(&s);
-    s.n_threads = 2;
-    s.log_cb = vgt_log_cb;
-    s.log_level = VG_LOG_WARNING;
-    ck_assert_int_eq(vg_open(&ctx, &s), 0);
+    ctx = vgt_ctx_open(2, VG_LOG_WARNING);
     vgt_log_reset();
 }
 

@@ -92,3 +92,15 @@ void vgt_log_reset(void)
     vgt_last_error[0] = 0;
     vgt_n_errors = 0;
 }
+
+VgCtx *vgt_ctx_open(int n_threads, int log_level)
+{
+    VgSettings s;
+    VgCtx *c = NULL;
+    vg_default_settings(&s);
+    s.n_threads = n_threads;
+    s.log_cb = vgt_log_cb;
+    s.log_level = log_level;
+    ck_assert_int_eq(vg_open(&c, &s), 0);
+    return c;
+}

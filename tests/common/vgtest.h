@@ -51,5 +51,8 @@ extern char vgt_last_error[512];
 extern int vgt_n_errors;
 void vgt_log_cb(void *cookie, int level, const char *fmt, va_list ap);
 void vgt_log_reset(void);
+/* A context with @n_threads threads logging into vgt_log_cb up to @log_level;
+ * the test fails if it cannot be opened. Close with vg_close. */
+VgCtx *vgt_ctx_open(int n_threads, int log_level);
 
 #endif
