@@ -27,8 +27,10 @@
 #include <string.h>
 
 #include <visgen/visgen.h>
+#include <visgen/temporal.h>
 
 #include "libavutil/avstring.h"
+#include "libavutil/dict.h"
 #include "libavutil/internal.h"
 #include "libavutil/macros.h"
 #include "libavutil/mem.h"
@@ -74,12 +76,21 @@ typedef struct VisgenContext {
     char *vae, *taesd_encoder, *taesd_decoder, *tokenizer;
     int clip_skip;
 
+    /* temporal consistency (visgen/temporal.h) */
+    int flow, flow_preset, flow_downscale;
+    float temporal, init_blend;
+    int keyint;
+    float scenecut, key_occlusion;
+    int color_coherence;
+
     VgCtx *vg;
     VgUpscaler *up;
     VgStylizer *st;
     int model_scale;        ///< factor the loaded model applies (1 for stylize)
-    int64_t frame_index;    ///< frames seen, the picture number for seed_policy
     VisgenConv conv;
+    VgTemporal *tp;
+    AVFrame **inq;          ///< input frames whose output is not out yet, oldest first
+    int inq_head, inq_n, inq_cap;
 } VisgenContext;
 
 #define OFFSET(x) offsetof(VisgenContext, x)
@@ -144,6 +155,39 @@ static const AVOption visgen_options[] = {
       OFFSET(tokenizer), AV_OPT_TYPE_STRING, { .str = NULL }, 0, 0, FLAGS },
     { "clip_skip", "stylize: text encoder layers to skip from the end, 0 = the model family's",
       OFFSET(clip_skip), AV_OPT_TYPE_INT, { .i64 = 0 }, 0, 32, FLAGS },
+    { "flow",    "optical flow for temporal consistency", OFFSET(flow), AV_OPT_TYPE_INT,
+      { .i64 = VG_TEMPORAL_FLOW_DIS }, VG_TEMPORAL_FLOW_OFF, VG_TEMPORAL_FLOW_DIS, FLAGS, "flow" },
+        { "off", "every frame processed on its own", 0, AV_OPT_TYPE_CONST,
+          { .i64 = VG_TEMPORAL_FLOW_OFF }, 0, 0, FLAGS, "flow" },
+        { "dis", "Dense Inverse Search on the input luma", 0, AV_OPT_TYPE_CONST,
+          { .i64 = VG_TEMPORAL_FLOW_DIS }, 0, 0, FLAGS, "flow" },
+    { "flow_preset", "optical flow speed/quality", OFFSET(flow_preset), AV_OPT_TYPE_INT,
+      { .i64 = VG_FLOW_MEDIUM }, VG_FLOW_ULTRAFAST, VG_FLOW_MEDIUM, FLAGS, "flow_preset" },
+        { "ultrafast", NULL, 0, AV_OPT_TYPE_CONST, { .i64 = VG_FLOW_ULTRAFAST }, 0, 0, FLAGS, "flow_preset" },
+        { "fast",      NULL, 0, AV_OPT_TYPE_CONST, { .i64 = VG_FLOW_FAST },      0, 0, FLAGS, "flow_preset" },
+        { "medium",    NULL, 0, AV_OPT_TYPE_CONST, { .i64 = VG_FLOW_MEDIUM },    0, 0, FLAGS, "flow_preset" },
+    { "flow_downscale", "compute the flow on the input shrunk by this factor",
+      OFFSET(flow_downscale), AV_OPT_TYPE_INT, { .i64 = 1 }, 1, 16, FLAGS },
+    { "temporal", "weight of the warped previous output where visible, 0..1 "
+                  "(-1 = the mode's default: upscale 0.3, stylize 0.5)",
+      OFFSET(temporal), AV_OPT_TYPE_FLOAT, { .dbl = -1 }, -1, 1, TFLAGS },
+    { "init_blend", "stylize: weight of the warped previous output in the image img2img "
+                    "starts from, 0..1 (-1 = 0.5)",
+      OFFSET(init_blend), AV_OPT_TYPE_FLOAT, { .dbl = -1 }, -1, 1, TFLAGS },
+    { "keyint",  "run the network on every keyint-th frame, the others by flow propagation "
+                 "(needs flow=dis)", OFFSET(keyint), AV_OPT_TYPE_INT, { .i64 = 1 }, 1, 250, FLAGS },
+    { "scenecut", "share of unmatched pixels that starts a new shot, 0 = never",
+      OFFSET(scenecut), AV_OPT_TYPE_FLOAT, { .dbl = 0.5 }, 0, 1, TFLAGS },
+    { "key_occlusion", "keyint > 1: share of pixels not visible from the last keyframe "
+                       "that forces a keyframe", OFFSET(key_occlusion), AV_OPT_TYPE_FLOAT,
+      { .dbl = 0.3 }, 0, 1, TFLAGS },
+    { "color_coherence", "match keyframe colours to", OFFSET(color_coherence), AV_OPT_TYPE_INT,
+      { .i64 = VG_COLOR_OFF }, VG_COLOR_OFF, VG_COLOR_KEYFRAME, TFLAGS, "color_coherence" },
+        { "off",      "no matching", 0, AV_OPT_TYPE_CONST, { .i64 = VG_COLOR_OFF }, 0, 0, TFLAGS, "color_coherence" },
+        { "first",    "the first output of the shot", 0, AV_OPT_TYPE_CONST,
+          { .i64 = VG_COLOR_FIRST }, 0, 0, TFLAGS, "color_coherence" },
+        { "keyframe", "the previous keyframe's output", 0, AV_OPT_TYPE_CONST,
+          { .i64 = VG_COLOR_KEYFRAME }, 0, 0, TFLAGS, "color_coherence" },
     { NULL }
 };
 
@@ -232,7 +276,7 @@ static void stylize_settings(VisgenContext *s, VgStylizeSettings *ss)
 static void warn_unused(AVFilterContext *ctx)
 {
     VisgenContext *s = ctx->priv;
-    const char *set[24];
+    const char *set[32];
     char list[256] = "";
     int n = 0;
 
@@ -257,6 +301,7 @@ static void warn_unused(AVFilterContext *ctx)
         if (s->taesd_decoder)      set[n++] = "taesd_decoder";
         if (s->tokenizer)          set[n++] = "tokenizer";
         if (s->clip_skip)          set[n++] = "clip_skip";
+        if (s->init_blend >= 0)    set[n++] = "init_blend";
     }
     for (int i = 0; i < n; i++)
         av_strlcatf(list, sizeof(list), "%s%s", i ? ", " : "", set[i]);
@@ -289,6 +334,36 @@ static int open_stylizer(AVFilterContext *ctx)
         return averror_from_vg(ret);
     }
     return 0;
+}
+
+/* Copy the temporal options into @ts; -1 picks the mode's default. */
+static void temporal_settings(VisgenContext *s, VgTemporalSettings *ts)
+{
+    vg_temporal_default_settings(ts);
+    ts->flow            = s->flow;
+    ts->flow_preset     = s->flow_preset;
+    ts->flow_downscale  = s->flow_downscale;
+    /* an upscaler's output is already close to stable: a lighter mix keeps
+     * its detail; diffusion needs more */
+    ts->temporal        = s->temporal >= 0 ? s->temporal : s->st ? 0.5f : 0.3f;
+    ts->init_blend      = !s->st ? 0.f : s->init_blend >= 0 ? s->init_blend : 0.5f;
+    ts->keyint          = s->keyint;
+    ts->scenecut        = s->scenecut;
+    ts->key_occlusion   = s->key_occlusion;
+    ts->color_coherence = s->color_coherence;
+}
+
+static int process_upscale(void *opaque, const VgImage *src, const VgImage *init,
+                           VgImage *dst, int64_t index)
+{
+    return vg_upscale_run(((VisgenContext *)opaque)->up, src, dst);
+}
+
+/* img2img starts from @init when the temporal layer gives one */
+static int process_stylize(void *opaque, const VgImage *src, const VgImage *init,
+                           VgImage *dst, int64_t index)
+{
+    return vg_stylize_run(((VisgenContext *)opaque)->st, init ? init : src, dst, index);
 }
 
 static av_cold int init(AVFilterContext *ctx)
@@ -336,6 +411,10 @@ static av_cold void uninit(AVFilterContext *ctx)
 {
     VisgenContext *s = ctx->priv;
 
+    for (int i = 0; i < s->inq_n; i++)
+        av_frame_free(&s->inq[(s->inq_head + i) % s->inq_cap]);
+    av_freep(&s->inq);
+    vg_temporal_close(&s->tp);
     ff_visgen_conv_uninit(&s->conv);
     vg_upscale_close(&s->up);
     vg_stylize_close(&s->st);
@@ -360,6 +439,9 @@ static int config_output(AVFilterLink *outlink)
     AVFilterContext *ctx = outlink->src;
     AVFilterLink *inlink = ctx->inputs[0];
     VisgenContext *s     = ctx->priv;
+    VgTemporalSettings ts;
+    VgFrameProcessor proc;
+    int ret;
     int64_t w = (int64_t)inlink->w * s->model_scale;
     int64_t h = (int64_t)inlink->h * s->model_scale;
 
@@ -374,8 +456,98 @@ static int config_output(AVFilterLink *outlink)
     /* Both sides scale by the same factor, so the pixel shape is unchanged. */
     outlink->sample_aspect_ratio = inlink->sample_aspect_ratio;
 
-    return ff_visgen_conv_init(&s->conv, ctx, inlink->format,
-                               inlink->w, inlink->h, outlink->w, outlink->h);
+    ret = ff_visgen_conv_init(&s->conv, ctx, inlink->format,
+                              inlink->w, inlink->h, outlink->w, outlink->h);
+    if (ret < 0)
+        return ret;
+
+    temporal_settings(s, &ts);
+    ts.in_w       = inlink->w;
+    ts.in_h       = inlink->h;
+    ts.out_w      = outlink->w;
+    ts.out_h      = outlink->h;
+    ts.log_cb     = visgen_av_log;
+    ts.log_cookie = ctx;
+    ts.log_level  = visgen_log_level();
+    proc.opaque   = s;
+    proc.process  = s->st ? process_stylize : process_upscale;
+    vg_temporal_close(&s->tp);
+    if ((ret = vg_temporal_open(&s->tp, &ts, &proc)) < 0)
+        return averror_from_vg(ret);
+
+    /* at most keyint frames wait for the next keyframe, plus the one in hand */
+    av_freep(&s->inq);
+    s->inq_head = s->inq_n = 0;
+    s->inq_cap  = s->keyint + 2;
+    s->inq      = av_calloc(s->inq_cap, sizeof(*s->inq));
+    return s->inq ? 0 : AVERROR(ENOMEM);
+}
+
+static void set_meta(AVFrame *out, const char *key, const char *fmt, double v)
+{
+    char buf[32];
+
+    snprintf(buf, sizeof(buf), fmt, v);
+    av_dict_set(&out->metadata, key, buf, 0);
+}
+
+/* Send every output the temporal layer has ready, each with the properties
+ * of its own input frame. */
+static int drain_output(AVFilterContext *ctx)
+{
+    AVFilterLink *outlink = ctx->outputs[0];
+    VisgenContext *s      = ctx->priv;
+    VgTemporalInfo info;
+    VgImage res;
+    int ret;
+
+    while ((ret = vg_temporal_receive(s->tp, &res, &info)) == 0) {
+        AVFrame *in, *out;
+
+        if (!s->inq_n)
+            return AVERROR_BUG;
+        in = s->inq[s->inq_head];
+        s->inq[s->inq_head] = NULL;
+        s->inq_head = (s->inq_head + 1) % s->inq_cap;
+        s->inq_n--;
+
+        out = ff_get_video_buffer(outlink, outlink->w, outlink->h);
+        if (!out) {
+            av_frame_free(&in);
+            return AVERROR(ENOMEM);
+        }
+        if ((ret = av_frame_copy_props(out, in)) < 0 ||
+            (ret = ff_visgen_conv_output_from(&s->conv, &res, in, out)) < 0) {
+            av_frame_free(&in);
+            av_frame_free(&out);
+            return ret;
+        }
+        av_frame_free(&in);
+        set_meta(out, "lavfi.visgen.keyframe", "%.0f", info.keyframe);
+        if (s->flow != VG_TEMPORAL_FLOW_OFF) {
+            set_meta(out, "lavfi.visgen.scenecut", "%.0f", info.scenecut);
+            set_meta(out, "lavfi.visgen.flow_mean", "%.3f", info.flow_mean);
+            set_meta(out, "lavfi.visgen.occluded", "%.4f", info.occluded);
+            set_meta(out, "lavfi.visgen.scene_score", "%.4f", info.scene_score);
+        }
+        if ((ret = ff_filter_frame(outlink, out)) < 0)
+            return ret;
+    }
+    return ret == VG_ERR(EAGAIN) ? 0 : averror_from_vg(ret);
+}
+
+/* Queued frames come out before anything that follows a discontinuity. */
+static int flush_output(AVFilterContext *ctx)
+{
+    VisgenContext *s = ctx->priv;
+    int ret = vg_temporal_flush(s->tp);
+
+    if (ret < 0) {
+        av_log(ctx, AV_LOG_ERROR, "%s failed: %s\n",
+               s->st ? "stylizing" : "upscaling", vg_strerror(ret));
+        return averror_from_vg(ret);
+    }
+    return drain_output(ctx);
 }
 
 static int filter_frame(AVFilterLink *inlink, AVFrame *in)
@@ -383,48 +555,47 @@ static int filter_frame(AVFilterLink *inlink, AVFrame *in)
     AVFilterContext *ctx   = inlink->dst;
     AVFilterLink *outlink  = ctx->outputs[0];
     VisgenContext *s       = ctx->priv;
-    int64_t index          = s->frame_index++;
-    VgImage src, dst;
+    VgImage src;
     AVFrame *out;
     int ret;
 
-    /* A disabled stylize frame is the input frame itself. */
-    if (ctx->is_disabled && s->st)
-        return ff_filter_frame(outlink, in);
-
-    out = ff_get_video_buffer(outlink, outlink->w, outlink->h);
-    if (!out) {
-        ret = AVERROR(ENOMEM);
-        goto fail;
-    }
-    if ((ret = av_frame_copy_props(out, in)) < 0)
-        goto fail;
-
     if (ctx->is_disabled) {
-        ret = ff_visgen_conv_bypass(&s->conv, in, out);
-    } else {
-        if ((ret = ff_visgen_conv_input(&s->conv, in, &src)) < 0 ||
-            (ret = ff_visgen_conv_output_image(&s->conv, out, &dst)) < 0)
+        if ((ret = flush_output(ctx)) < 0)
             goto fail;
-        ret = s->st ? vg_stylize_run(s->st, &src, &dst, index)
-                    : vg_upscale_run(s->up, &src, &dst);
-        if (ret < 0) {
-            av_log(ctx, AV_LOG_ERROR, "%s failed: %s\n",
-                   s->st ? "stylizing" : "upscaling", vg_strerror(ret));
-            ret = averror_from_vg(ret);
+        /* a disabled stylize frame is the input frame itself */
+        if (s->st)
+            return ff_filter_frame(outlink, in);
+        out = ff_get_video_buffer(outlink, outlink->w, outlink->h);
+        if (!out) {
+            ret = AVERROR(ENOMEM);
             goto fail;
         }
-        ret = ff_visgen_conv_output(&s->conv, in, out);
+        if ((ret = av_frame_copy_props(out, in)) < 0 ||
+            (ret = ff_visgen_conv_bypass(&s->conv, in, out)) < 0) {
+            av_frame_free(&out);
+            goto fail;
+        }
+        av_frame_free(&in);
+        return ff_filter_frame(outlink, out);
     }
-    if (ret < 0)
-        goto fail;
 
-    av_frame_free(&in);
-    return ff_filter_frame(outlink, out);
+    if (s->inq_n == s->inq_cap) {
+        ret = AVERROR_BUG;
+        goto fail;
+    }
+    if ((ret = ff_visgen_conv_input(&s->conv, in, &src)) < 0)
+        goto fail;
+    s->inq[(s->inq_head + s->inq_n++) % s->inq_cap] = in;
+    ret = vg_temporal_send(s->tp, &src);
+    if (ret < 0) {
+        av_log(ctx, AV_LOG_ERROR, "%s failed: %s\n",
+               s->st ? "stylizing" : "upscaling", vg_strerror(ret));
+        return averror_from_vg(ret);
+    }
+    return drain_output(ctx);
 
 fail:
     av_frame_free(&in);
-    av_frame_free(&out);
     return ret;
 }
 
@@ -433,17 +604,29 @@ static int activate(AVFilterContext *ctx)
     AVFilterLink *inlink  = ctx->inputs[0];
     AVFilterLink *outlink = ctx->outputs[0];
     AVFrame *in;
-    int ret;
+    int64_t pts;
+    int ret, status;
 
     FF_FILTER_FORWARD_STATUS_BACK(outlink, inlink);
 
     ret = ff_inlink_consume_frame(inlink, &in);
     if (ret < 0)
         return ret;
-    if (ret > 0)
-        return filter_frame(inlink, in);
+    if (ret > 0) {
+        if ((ret = filter_frame(inlink, in)) < 0)
+            return ret;
+        /* a frame may only have joined the queue: come back to ask for more */
+        ff_filter_set_ready(ctx, 100);
+        return 0;
+    }
 
-    FF_FILTER_FORWARD_STATUS(inlink, outlink);
+    /* end of stream: the frames waiting for a keyframe go out first */
+    if (ff_inlink_acknowledge_status(inlink, &status, &pts)) {
+        if ((ret = flush_output(ctx)) < 0)
+            return ret;
+        ff_outlink_set_status(outlink, status, pts);
+        return 0;
+    }
     FF_FILTER_FORWARD_WANTED(outlink, inlink);
 
     return FFERROR_NOT_READY;
@@ -487,6 +670,45 @@ end:
     return ret;
 }
 
+static int is_temporal_option(const char *cmd)
+{
+    static const char *const names[] = { "temporal", "init_blend", "scenecut",
+                                         "key_occlusion", "color_coherence" };
+
+    for (int i = 0; i < FF_ARRAY_ELEMS(names); i++)
+        if (!strcmp(cmd, names[i]))
+            return 1;
+    return 0;
+}
+
+/* temporal, init_blend, scenecut, key_occlusion, color_coherence: the old
+ * values stay when the library refuses the new ones. */
+static int temporal_command(AVFilterContext *ctx, const char *cmd, const char *args,
+                            char *res, int res_len, int flags)
+{
+    VisgenContext *s = ctx->priv;
+    float old_t = s->temporal, old_ib = s->init_blend, old_sc = s->scenecut;
+    float old_ko = s->key_occlusion;
+    int old_cc = s->color_coherence;
+    VgTemporalSettings ts;
+    int ret;
+
+    if ((ret = ff_filter_process_command(ctx, cmd, args, res, res_len, flags)) < 0)
+        return ret;
+    if (!s->tp)
+        return 0;
+    temporal_settings(s, &ts);
+    if ((ret = vg_temporal_update(s->tp, &ts)) < 0) {
+        s->temporal        = old_t;
+        s->init_blend      = old_ib;
+        s->scenecut        = old_sc;
+        s->key_occlusion   = old_ko;
+        s->color_coherence = old_cc;
+        return averror_from_vg(ret);
+    }
+    return 0;
+}
+
 static int process_command(AVFilterContext *ctx, const char *cmd, const char *args,
                            char *res, int res_len, int flags)
 {
@@ -495,6 +717,8 @@ static int process_command(AVFilterContext *ctx, const char *cmd, const char *ar
     int old_tile     = s->tile;
     int ret;
 
+    if (is_temporal_option(cmd))
+        return temporal_command(ctx, cmd, args, res, res_len, flags);
     if (s->st)
         return stylize_command(ctx, cmd, args, res, res_len, flags);
 

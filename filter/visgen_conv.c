@@ -215,6 +215,13 @@ int ff_visgen_conv_output(VisgenConv *c, const AVFrame *in, AVFrame *out)
     if (c->direct)
         return 0;
     if (c->has_alpha) {
+        /* frames may wait in the filter's queue: the float input of @in is
+         * not necessarily the last one converted, so convert it again */
+        VgImage unused;
+        if ((ret = ff_visgen_conv_input(c, in, &unused)) < 0)
+            return ret;
+    }
+    if (c->has_alpha) {
         const uint8_t *src[4] = { c->fin->data[3] };
         int src_ls[4]         = { c->fin->linesize[3] };
         uint8_t *dst[4]       = { c->fout->data[3] };
@@ -234,4 +241,20 @@ int ff_visgen_conv_bypass(VisgenConv *c, const AVFrame *in, AVFrame *out)
     int ret = sws_scale(c->bypass, (const uint8_t *const *)in->data, in->linesize,
                         0, c->in_h, out->data, out->linesize);
     return ret < 0 ? ret : 0;
+}
+
+int ff_visgen_conv_output_from(VisgenConv *c, const VgImage *res, const AVFrame *in, AVFrame *out)
+{
+    VgImage dst;
+    int ret;
+
+    if ((ret = ff_visgen_conv_output_image(c, out, &dst)) < 0)
+        return ret;
+    if (res->width != c->out_w || res->height != c->out_h)
+        return AVERROR_BUG;
+    for (int p = 0; p < 3; p++)
+        for (int y = 0; y < c->out_h; y++)
+            memcpy((uint8_t *)dst.data[p] + y * dst.stride[p],
+                   (const uint8_t *)res->data[p] + y * res->stride[p], c->out_w * sizeof(float));
+    return ff_visgen_conv_output(c, in, out);
 }

@@ -77,6 +77,12 @@ int ff_visgen_conv_output_image(VisgenConv *c, AVFrame *out, VgImage *img);
  */
 int ff_visgen_conv_output(VisgenConv *c, const AVFrame *in, AVFrame *out);
 
+/**
+ * Write the library's image @res (out size, remains with the caller) into
+ * @out, with the alpha of @in (if any), as ff_visgen_conv_output() does.
+ */
+int ff_visgen_conv_output_from(VisgenConv *c, const VgImage *res, const AVFrame *in, AVFrame *out);
+
 /** Resize @in into @out with bicubic swscale only (the timeline-disabled path). */
 int ff_visgen_conv_bypass(VisgenConv *c, const AVFrame *in, AVFrame *out);
 
