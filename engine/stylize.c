@@ -107,6 +107,13 @@ static int parse_static(const VgCtx *c, const VgStylizeSettings *s, VgSdImg2ImgP
                "16384 (or 0x0 for the picture's size)\n", s->width, s->height);
         return VG_ERR(EINVAL);
     }
+    if (s->vae_tile < -1 || (s->vae_tile > 0 && (s->vae_tile < 64 || s->vae_tile % 8 ||
+                                                 s->vae_tile > 16384))) {
+        vg_log(c, VG_LOG_ERROR, "stylize: vae_tile %d: want 0 (auto), -1 (off) or a tile edge "
+               "in pixels, a multiple of 8 in 64..16384\n", s->vae_tile);
+        return VG_ERR(EINVAL);
+    }
+    p->vae_tile = s->vae_tile;
     if (s->clip_skip < 0 || s->clip_skip > 12) {
         vg_log(c, VG_LOG_ERROR, "stylize: clip_skip %d out of range 0..12\n", s->clip_skip);
         return VG_ERR(EINVAL);
@@ -153,9 +160,14 @@ static int set_prompts(VgStylizer *st, const char *prompt, const char *negative)
 
 static void describe(VgStylizer *st)
 {
-    snprintf(st->desc, sizeof(st->desc), "%s; %s, %d steps x strength %g, cfg %g",
+    char tile[48] = "";
+    if (st->m->vae && st->p.vae_tile < 0)
+        snprintf(tile, sizeof(tile), ", VAE untiled");
+    else if (st->m->vae && st->p.vae_tile > 0)
+        snprintf(tile, sizeof(tile), ", VAE tiles of %d px", st->p.vae_tile);
+    snprintf(st->desc, sizeof(st->desc), "%s; %s, %d steps x strength %g, cfg %g%s",
              st->m->desc, vg_sampler_name(st->p.sampler), st->p.steps, st->p.strength,
-             st->p.cfg);
+             st->p.cfg, tile);
 }
 
 int vg_stylize_open(VgStylizer **out, VgCtx *ctx, const VgStylizeSettings *s)
@@ -195,15 +207,23 @@ int vg_stylize_open(VgStylizer **out, VgCtx *ctx, const VgStylizeSettings *s)
     /* the sampler refuses some combinations (LCM steps, Karras with DDIM)
      * only when built: check once here, not at the first picture */
     {
-        VgSchedConfig sc = st->m->sched;
+        VgSchedConfig sc;
         VgSampler *smp = NULL;
-        if (st->p.karras >= 0)
-            sc.use_karras = st->p.karras;
-        if (st->p.spacing >= 0)
-            sc.spacing = st->p.spacing;
+        vg_sd_sched_config(st->m, &st->p, &sc);
         if ((ret = vg_sampler_create(&smp, &sc, st->p.sampler, st->p.steps, st->p.strength,
                                      ctx)) < 0)
             goto fail;
+        /* few steps is how SD-Turbo runs, and with a single file's default
+         * leading spacing they start near timestep 0: the picture barely
+         * changes. Only the user knows which model it is: say it. */
+        if (st->m->single_file && st->p.spacing < 0 && sc.spacing == VG_SPACING_LEADING &&
+            st->p.sampler != VG_SAMPLER_LCM && st->p.steps <= 4) {
+            int n;
+            vg_log(ctx, VG_LOG_WARNING, "stylize: leading spacing (the single-file default) "
+                   "with %d steps starts at timestep %g of %d; SD-Turbo checkpoints need "
+                   "spacing=trailing\n", st->p.steps, vg_sampler_timesteps(smp, &n)[0],
+                   sc.num_train_timesteps);
+        }
         vg_sampler_free(&smp);
     }
     if ((ret = set_prompts(st, s->prompt, s->negative_prompt)) < 0)

@@ -75,6 +75,7 @@ typedef struct VisgenContext {
     int proc_w, proc_h;     ///< processing size, 0x0 = the frame's (rounded to 8)
     char *vae, *taesd_encoder, *taesd_decoder, *tokenizer;
     int clip_skip;
+    int vae_tile;
 
     /* temporal consistency (visgen/temporal.h) */
     int flow, flow_preset, flow_downscale;
@@ -155,6 +156,9 @@ static const AVOption visgen_options[] = {
       OFFSET(tokenizer), AV_OPT_TYPE_STRING, { .str = NULL }, 0, 0, FLAGS },
     { "clip_skip", "stylize: text encoder layers to skip from the end, 0 = the model family's",
       OFFSET(clip_skip), AV_OPT_TYPE_INT, { .i64 = 0 }, 0, 32, FLAGS },
+    { "vae_tile", "stylize: KL VAE tiling: 0 = automatic (above 512x512 in area: 512 px tiles, "
+                  "128 px blended overlap), -1 = never, N = N-pixel tiles (multiple of 8, >= 64); "
+                  "TAESD is never tiled", OFFSET(vae_tile), AV_OPT_TYPE_INT, { .i64 = 0 }, -1, 16384, FLAGS },
     { "flow",    "optical flow for temporal consistency", OFFSET(flow), AV_OPT_TYPE_INT,
       { .i64 = VG_TEMPORAL_FLOW_DIS }, VG_TEMPORAL_FLOW_OFF, VG_TEMPORAL_FLOW_DIS, FLAGS, "flow" },
         { "off", "every frame processed on its own", 0, AV_OPT_TYPE_CONST,
@@ -266,6 +270,7 @@ static void stylize_settings(VisgenContext *s, VgStylizeSettings *ss)
     ss->spacing         = s->spacing;
     ss->prediction      = s->prediction;
     ss->clip_skip       = s->clip_skip;
+    ss->vae_tile        = s->vae_tile;
     ss->seed            = s->seed;
     ss->seed_policy     = s->seed_policy;
     ss->width           = s->proc_w;
@@ -302,6 +307,7 @@ static void warn_unused(AVFilterContext *ctx)
         if (s->tokenizer)          set[n++] = "tokenizer";
         if (s->clip_skip)          set[n++] = "clip_skip";
         if (s->init_blend >= 0)    set[n++] = "init_blend";
+        if (s->vae_tile)           set[n++] = "vae_tile";
     }
     for (int i = 0; i < n; i++)
         av_strlcatf(list, sizeof(list), "%s%s", i ? ", " : "", set[i]);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "libavutil/error.h"
+#include "libavutil/imgutils.h"
 #include "libavutil/log.h"
 #include "libavutil/pixdesc.h"
 #include "libswscale/swscale.h"
@@ -115,7 +116,9 @@ int ff_visgen_conv_init(VisgenConv *c, void *log_ctx, enum AVPixelFormat fmt,
     c->from_float = get_sws(c, "output", out_w, out_h, ffmt, out_w, out_h, fmt, CONV_FLAGS);
     if (!c->to_float || !c->from_float)
         goto fail;
-    if (c->has_alpha) {
+    /* same size: a plain copy (swscale 5.1's unscaled GRAYF32 copy moves
+     * width bytes per row, not width floats) */
+    if (c->has_alpha && (in_w != out_w || in_h != out_h)) {
         c->alpha = get_sws(c, "alpha", in_w, in_h, AV_PIX_FMT_GRAYF32,
                            out_w, out_h, AV_PIX_FMT_GRAYF32, SWS_BICUBIC);
         if (!c->alpha)
@@ -221,7 +224,10 @@ int ff_visgen_conv_output(VisgenConv *c, const AVFrame *in, AVFrame *out)
         if ((ret = ff_visgen_conv_input(c, in, &unused)) < 0)
             return ret;
     }
-    if (c->has_alpha) {
+    if (c->has_alpha && !c->alpha) {
+        av_image_copy_plane(c->fout->data[3], c->fout->linesize[3], c->fin->data[3],
+                            c->fin->linesize[3], c->out_w * sizeof(float), c->out_h);
+    } else if (c->has_alpha) {
         const uint8_t *src[4] = { c->fin->data[3] };
         int src_ls[4]         = { c->fin->linesize[3] };
         uint8_t *dst[4]       = { c->fout->data[3] };

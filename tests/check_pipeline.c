@@ -8,7 +8,14 @@
  * tests/fixtures/pipeline/input.safetensors by tests/reference/sd_pipeline_input.py.
  * Pass: PSNR >= MIN_PSNR dB against the reference (float32 HxWx3 .npy).
  * Also: the single-file layout of tiny-sd2 gives the same picture as the
- * folder; errors (missing tokenizer, SDXL keys, out-of-range options).
+ * folder; errors (missing tokenizer, SDXL keys, out-of-range options);
+ * test_variants: the .ckpt (A1111 {"state_dict": ...}), BF16 and diffusers
+ * .bin variants written by tests/reference/sd_variants.py into build/ at test
+ * time give the picture of the same values in .safetensors / F32 bit for bit;
+ * test_scheduler_refusals: every scheduler_config.json value visgen does not
+ * implement fails model setup with one line naming key and value;
+ * test_vae_tiling: the KL VAE tiles above 512x512 in img2img (tile geometry
+ * from the log, PSNR against the whole-frame run: bounds stated there).
  */
 #include <check.h>
 #include <cjson/cJSON.h>
@@ -16,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -522,6 +530,414 @@ START_TEST(test_resize)
 }
 END_TEST
 
+/* ------------------------------------------------------------ file variants */
+
+/* build/sd_variants from tests/reference/sd_variants.py, (re)made when
+ * missing or older than the script: ~300 MB, so not committed. */
+static const char *variants_dir(void)
+{
+    static const char dir[] = VG_TOP "/build/sd_variants";
+    static const char script[] = VG_TOP "/tests/reference/sd_variants.py";
+    struct stat sd, ss;
+    ck_assert_msg(stat(script, &ss) == 0, "missing %s", script);
+    if (stat(VG_TOP "/build/sd_variants/.done", &sd) || sd.st_mtime < ss.st_mtime) {
+        const int rc = system("/usr/bin/python3 " VG_TOP "/tests/reference/sd_variants.py "
+                              "--out " VG_TOP "/build/sd_variants");
+        ck_assert_msg(rc == 0, "sd_variants.py failed (%d): Debian's python3-torch is needed "
+                      "(tools/install-deps.sh)", rc);
+    }
+    return dir;
+}
+
+/* One img2img (euler, 4 steps x 0.5, cfg 1, seed 42, trailing) of the
+ * shared input with @model; *@out allocated here. */
+static void variant_run(const char *model, VgTensor *out, char *desc, size_t size)
+{
+    VgSdLoadOptions o = { 0 };
+    VgSdModel *m = NULL;
+    VgSdImg2ImgParams p;
+    VgTensor cond, img;
+
+    o.model = model;
+    o.tokenizer = DIFF "/tiny-sd2/tokenizer";
+    vgt_log_reset();
+    ck_assert_msg(vg_sd_model_open(&m, ctx, &o) == 0, "%s: %s", model, vgt_last_error);
+    snprintf(desc, size, "%s", m->desc);
+    ck_assert_int_eq(vg_sd_encode_prompt(m, "a photo of a cat", &cond), 0);
+    load_input(&img);
+    vg_sd_img2img_params_default(&p);
+    p.steps = 4;
+    p.cfg = 1.f;
+    p.seed = 42;
+    p.spacing = VG_SPACING_TRAILING;
+    ck_assert_msg(vg_sd_img2img(m, &p, &cond, NULL, &img, out) == 0, "%s: %s", model,
+                  vgt_last_error);
+    vg_tensor_free(&img);
+    vg_tensor_free(&cond);
+    vg_sd_model_close(&m);
+}
+
+#define VARIANT_TOL 1e-6
+
+static void variant_compare(const char *a, const char *b)
+{
+    VgTensor ya, yb;
+    char da[512], db[512];
+    variant_run(a, &ya, da, sizeof(da));
+    variant_run(b, &yb, db, sizeof(db));
+    const double e = vgt_max_abs_err(&ya, &yb, NULL);
+    printf("pipeline: %s vs %s: max abs diff %.3g\n", strrchr(a, '/') + 1, strrchr(b, '/') + 1, e);
+    ck_assert_msg(e <= VARIANT_TOL, "%s vs %s: %g", a, b, e);
+    vg_tensor_free(&ya);
+    vg_tensor_free(&yb);
+}
+
+/* The formats real checkpoints come in, against the .safetensors / F16 files
+ * with the same values: whole img2img equal within VARIANT_TOL (measured: 0,
+ * bit for bit). */
+START_TEST(test_variants)
+{
+    char a[1024], b[1024];
+    const char *dir = variants_dir();
+
+    /* A1111 .ckpt: {"state_dict": ..., "global_step"} with DDPM buffers */
+    snprintf(b, sizeof(b), "%s/original_fp16.ckpt", dir);
+    variant_compare(DIFF "/tiny-sd2_original_layout_fp16.safetensors", b);
+    /* BF16 weights give what F32 weights of the same values give */
+    snprintf(a, sizeof(a), "%s/original_bf16.safetensors", dir);
+    snprintf(b, sizeof(b), "%s/original_bf16vals_f32.ckpt", dir);
+    variant_compare(a, b);
+    /* diffusers folder with torch.save'd .bin state dicts */
+    snprintf(b, sizeof(b), "%s/folder_bin", dir);
+    variant_compare(DIFF "/tiny-sd2", b);
+
+    /* BF16 rounding of the F16 weights still gives diffusers' picture */
+    VgTensor y;
+    char desc[512];
+    int h, w;
+    variant_run(a, &y, desc, sizeof(desc));
+    float *ref = read_npy(DIFF "/refs/tiny-sd2_trailing_euler.npy", &h, &w);
+    const double db = psnr(y.data, ref, (int64_t)3 * h * w);
+    printf("pipeline: BF16 single file vs diffusers (F16) tiny-sd2_trailing_euler: PSNR %.2f dB\n",
+           db);
+    ck_assert_msg(db >= MIN_PSNR, "BF16: PSNR %.2f", db);
+    free(ref);
+    vg_tensor_free(&y);
+}
+END_TEST
+
+/* ------------------------------------------------------- scheduler configs */
+
+/* A temporary copy of the tiny-sd2 folder (links) with @json as its
+ * scheduler_config.json; @dir gets its path. */
+static void folder_with_scheduler(char *dir, size_t size, const char *json)
+{
+    static const char *const parts[] = { "unet", "vae", "text_encoder", "tokenizer",
+                                         "model_index.json" };
+    char p[1024], t[1024];
+    snprintf(dir, size, "/tmp/vg_sched_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", dir, parts[i]);
+        snprintf(t, sizeof(t), DIFF "/tiny-sd2/%s", parts[i]);
+        ck_assert_int_eq(symlink(t, p), 0);
+    }
+    snprintf(p, sizeof(p), "%s/scheduler", dir);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    snprintf(p, sizeof(p), "%s/scheduler/scheduler_config.json", dir);
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(json, f);
+    fclose(f);
+}
+
+static void folder_remove(const char *dir)
+{
+    char cmd[1100];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+#define SCHED_BASE "\"num_train_timesteps\": 1000, \"beta_start\": 0.00085, \"beta_end\": 0.012, " \
+    "\"timestep_spacing\": \"trailing\", \"steps_offset\": 1"
+
+/* Every scheduler_config.json value visgen does not implement is refused when
+ * the model is set up, with one error line naming key and value; what it
+ * implements loads and runs. */
+START_TEST(test_scheduler_refusals)
+{
+    static const struct {
+        const char *cls, *extra;   /* class, extra keys */
+        const char *sampler;       /* NULL: the class's */
+        const char *msg;           /* NULL: accepted */
+    } cases[] = {
+        { "DPMSolverMultistepScheduler", "\"algorithm_type\": \"sde-dpmsolver++\"", NULL,
+          "algorithm_type = \"sde-dpmsolver++\"" },
+        { "DPMSolverMultistepScheduler", "\"algorithm_type\": \"dpmsolver\", "
+          "\"final_sigmas_type\": \"sigma_min\"", NULL, "algorithm_type = \"dpmsolver\"" },
+        { "DPMSolverMultistepScheduler", "\"solver_order\": 3", NULL, "solver_order = 3" },
+        { "DPMSolverMultistepScheduler", "\"solver_type\": \"heun\"", NULL,
+          "solver_type = \"heun\"" },
+        { "DPMSolverMultistepScheduler", "\"use_lu_lambdas\": true", NULL,
+          "use_lu_lambdas = true" },
+        { "DPMSolverMultistepScheduler", "\"variance_type\": \"learned_range\"", NULL,
+          "variance_type = \"learned_range\"" },
+        { "DPMSolverMultistepScheduler", "\"final_sigmas_type\": \"sigma_max\"", NULL,
+          "final_sigmas_type = \"sigma_max\"" },
+        { "DPMSolverMultistepScheduler", "\"thresholding\": true", NULL, "thresholding = true" },
+        { "DPMSolverMultistepScheduler", "\"lambda_min_clipped\": 0.5", NULL,
+          "lambda_min_clipped = 0.5" },
+        { "DPMSolverMultistepScheduler", "\"use_exponential_sigmas\": true", NULL,
+          "use_exponential_sigmas = true" },
+        { "EulerDiscreteScheduler", "\"interpolation_type\": \"log_linear\"", NULL,
+          "interpolation_type = \"log_linear\"" },
+        { "EulerDiscreteScheduler", "\"use_beta_sigmas\": true", NULL, "use_beta_sigmas = true" },
+        { "EulerDiscreteScheduler", "\"timestep_type\": \"continuous\", "
+          "\"prediction_type\": \"v_prediction\"", NULL, "timestep_type = \"continuous\"" },
+        { "EulerAncestralDiscreteScheduler", "\"prediction_type\": \"sample\"", NULL,
+          "prediction_type = \"sample\"" },
+        { "DDIMScheduler", "\"clip_sample\": true", NULL, "clip_sample = true" },
+        { "LCMScheduler", "\"thresholding\": true", NULL, "thresholding = true" },
+        { "EulerDiscreteScheduler", "\"rescale_betas_zero_snr\": true", NULL,
+          "rescale_betas_zero_snr = true" },
+        { "EulerDiscreteScheduler", "\"trained_betas\": [0.1, 0.2]", NULL, "trained_betas" },
+        { "EulerDiscreteScheduler", "\"beta_schedule\": \"squaredcos_cap_v2\"", NULL,
+          "beta_schedule = \"squaredcos_cap_v2\"" },
+        /* a DPM config's keys mean nothing to Euler (from_config drops them) */
+        { "DPMSolverMultistepScheduler", "\"algorithm_type\": \"sde-dpmsolver++\"", "euler",
+          NULL },
+        /* implemented, or mapped by diffusers onto what is */
+        { "DPMSolverMultistepScheduler", "\"algorithm_type\": \"deis\", \"solver_type\": "
+          "\"logrho\", \"solver_order\": 1, \"final_sigmas_type\": \"sigma_min\", "
+          "\"lower_order_final\": false, \"euler_at_final\": true, \"use_karras_sigmas\": true, "
+          "\"sigma_min\": 0.1, \"sigma_max\": 10, \"lambda_min_clipped\": -5.1, "
+          "\"variance_type\": null, \"thresholding\": false", NULL, NULL },
+        { "EulerDiscreteScheduler", "\"use_karras_sigmas\": true, \"interpolation_type\": "
+          "\"linear\", \"timestep_type\": \"continuous\"", "euler_a", NULL },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char dir[64], json[1024];
+        VgStylizeSettings s;
+        VgStylizer *st = NULL;
+        snprintf(json, sizeof(json), "{\"_class_name\": \"%s\", " SCHED_BASE ", %s}",
+                 cases[i].cls, cases[i].extra);
+        folder_with_scheduler(dir, sizeof(dir), json);
+        vg_stylize_default_settings(&s);
+        s.model = dir;
+        s.prompt = "a photo of a cat";
+        s.sampler = cases[i].sampler;
+        s.steps = 4;
+        s.strength = 0.5f;
+        s.cfg = 1.f;
+        vgt_log_reset();
+        const int ret = vg_stylize_open(&st, ctx, &s);
+        if (cases[i].msg) {
+            ck_assert_msg(ret == VG_ERR(EINVAL) && vgt_n_errors == 1 &&
+                          strstr(vgt_last_error, cases[i].msg),
+                          "%s: %d, %d errors, last '%s'", json, ret, vgt_n_errors, vgt_last_error);
+            printf("pipeline: refused: %s", vgt_last_error);
+            fflush(stdout);
+        } else {
+            ck_assert_msg(ret == 0, "%s: %s", json, vgt_last_error);
+            VgTensor img, o;
+            VgImage in, out;
+            load_input(&img);
+            vgt_alloc_like(&o, &img);
+            image_from_tensor(&in, &img);
+            image_from_tensor(&out, &o);
+            ck_assert_msg(vg_stylize_run(st, &in, &out, 0) == 0, "%s: %s", json, vgt_last_error);
+            vg_tensor_free(&img);
+            vg_tensor_free(&o);
+        }
+        vg_stylize_close(&st);
+        folder_remove(dir);
+    }
+}
+END_TEST
+
+/* The single-file default spacing says where it comes from and what SD-Turbo
+ * needs; few steps with it warn. */
+static char warn_line[512];
+static void warn_cb(void *cookie, int level, const char *fmt, va_list ap)
+{
+    if (level == VG_LOG_WARNING)
+        vsnprintf(warn_line, sizeof(warn_line), fmt, ap);
+    vgt_log_cb(cookie, level, fmt, ap);
+}
+
+START_TEST(test_single_file_spacing)
+{
+    VgSdLoadOptions o = { 0 };
+    VgSdModel *m = NULL;
+    o.model = DIFF "/tiny-sd2_original_layout_fp16.safetensors";
+    o.tokenizer = DIFF "/tiny-sd2/tokenizer";
+    ck_assert_int_eq(vg_sd_model_open(&m, ctx, &o), 0);
+    ck_assert_int_eq(m->sched.spacing, VG_SPACING_LEADING);
+    ck_assert_msg(strstr(m->desc, "spacing leading (single file, no scheduler config; use "
+                         "spacing=trailing for SD-Turbo)"), "%s", m->desc);
+    vg_sd_model_close(&m);
+    o.model = DIFF "/tiny-sd2";
+    o.tokenizer = NULL;
+    ck_assert_int_eq(vg_sd_model_open(&m, ctx, &o), 0);
+    ck_assert_msg(strstr(m->desc, "spacing trailing (scheduler_config.json)"), "%s", m->desc);
+    vg_sd_model_close(&m);
+
+    VgSettings vs;
+    VgCtx *c2 = NULL;
+    vg_default_settings(&vs);
+    vs.n_threads = 2;
+    vs.log_cb = warn_cb;
+    vs.log_level = VG_LOG_WARNING;
+    ck_assert_int_eq(vg_open(&c2, &vs), 0);
+    VgStylizeSettings s;
+    VgStylizer *st = NULL;
+    vg_stylize_default_settings(&s);
+    s.model = DIFF "/tiny-sd2_original_layout_fp16.safetensors";
+    s.tokenizer = DIFF "/tiny-sd2/tokenizer";
+    s.steps = 2;
+    s.cfg = 1.f;
+    warn_line[0] = 0;
+    ck_assert_int_eq(vg_stylize_open(&st, c2, &s), 0);
+    ck_assert_msg(strstr(warn_line, "starts at timestep 1 of 1000; SD-Turbo checkpoints need "
+                         "spacing=trailing"), "'%s'", warn_line);
+    vg_stylize_close(&st);
+    s.spacing = "trailing";
+    warn_line[0] = 0;
+    ck_assert_int_eq(vg_stylize_open(&st, c2, &s), 0);
+    ck_assert_str_eq(warn_line, "");
+    vg_stylize_close(&st);
+    vg_close(&c2);
+}
+END_TEST
+
+/* ------------------------------------------------------------- VAE tiling */
+
+static char tile_log[4][256];
+static int n_tile_log;
+
+static void tile_cb(void *cookie, int level, const char *fmt, va_list ap)
+{
+    char line[240];
+    va_list aq;
+    va_copy(aq, ap);
+    vsnprintf(line, sizeof(line), fmt, aq);
+    va_end(aq);
+    if (!strncmp(line, "vae: ", 5) && n_tile_log < 4)
+        snprintf(tile_log[n_tile_log++], sizeof(tile_log[0]), "%s", line);
+    vgt_log_cb(cookie, level, fmt, ap);
+}
+
+/* img2img of @img with p->vae_tile = @tile into *@out; the VAE's "vae:" log
+ * lines land in tile_log. */
+static void tiled_run(VgSdModel *m, const VgTensor *cond, const VgTensor *img, int tile,
+                      VgTensor *out)
+{
+    VgSdImg2ImgParams p;
+    vg_sd_img2img_params_default(&p);
+    p.steps = 2;           /* one UNet step: the VAE is what is tested */
+    p.cfg = 1.f;
+    p.seed = 42;
+    p.vae_tile = tile;
+    n_tile_log = 0;
+    const double t0 = now();
+    ck_assert_msg(vg_sd_img2img(m, &p, cond, NULL, img, out) == 0, "%s", vgt_last_error);
+    printf("pipeline: %dx%d vae_tile %d: %.2f s\n", (int)img->ne[3], (int)img->ne[2], tile,
+           now() - t0);
+}
+
+static double max_diff(const VgTensor *a, const VgTensor *b)
+{
+    return vgt_max_abs_err(a, b, NULL);
+}
+
+/*
+ * KL VAE tiling inside img2img. GroupNorm statistics are per tile and these
+ * random-weight VAEs (1-2 channels per group) react to them strongly (see
+ * check_vae), so tiled and whole pictures differ by more than float error;
+ * the bounds below are what the blend gives, measured, with a margin. That
+ * the tiling itself is right is check_vae's PyTorch comparison; this checks
+ * the wiring (threshold, both directions tiled, tile geometry = memory
+ * bound) and that the result stays close to the whole-frame one.
+ */
+#define TILE_MIN_PSNR_SMALL 20.0 /* 3 x 3 tiles of 64 px, 16 px overlaps: measured 24.7 dB */
+#define TILE_MIN_PSNR_AUTO 40.0  /* 2 tiles of 512 px, 128 px overlap: measured 46.8 dB, max
+                                  * difference 0.078 of the 0..1 range */
+
+START_TEST(test_vae_tiling)
+{
+    VgSdLoadOptions o = { 0 };
+    VgSdModel *m = NULL;
+    VgSettings vs;
+    VgCtx *c2 = NULL;
+    VgTensor cond, img, big, a, b;
+
+    vg_default_settings(&vs);
+    vs.n_threads = 2;
+    vs.log_cb = tile_cb;
+    vs.log_level = VG_LOG_VERBOSE;
+    ck_assert_int_eq(vg_open(&c2, &vs), 0);
+    o.model = DIFF "/tiny-sd2";
+    ck_assert_int_eq(vg_sd_model_open(&m, c2, &o), 0);
+
+    /* the threshold: more than 512 x 512 in area, in 64-unit (512 px) tiles */
+    ck_assert_int_eq(vg_sd_vae_tile(m, 0, 512, 512), 0);
+    ck_assert_int_eq(vg_sd_vae_tile(m, 0, 256, 1024), 0);
+    ck_assert_int_eq(vg_sd_vae_tile(m, 0, 520, 512), 64);
+    ck_assert_int_eq(vg_sd_vae_tile(m, 0, 352, 768), 64);
+    ck_assert_int_eq(vg_sd_vae_tile(m, -1, 2048, 2048), 0);
+    ck_assert_int_eq(vg_sd_vae_tile(m, 256, 256, 256), 0);
+    ck_assert_int_eq(vg_sd_vae_tile(m, 256, 264, 256), 32);
+    VgSdImg2ImgParams p;
+    vg_sd_img2img_params_default(&p);
+    p.vae_tile = 60;
+    vgt_log_reset();
+    ck_assert_int_eq(vg_sd_img2img_check(ctx, &p), VG_ERR(EINVAL));
+    ck_assert_ptr_nonnull(strstr(vgt_last_error, "vae_tile 60"));
+
+    ck_assert_int_eq(vg_sd_encode_prompt(m, "a photo of a cat", &cond), 0);
+    load_input(&img);
+
+    /* explicit 64-pixel tiles on the 128 x 128 input: 3 x 3 tiles both ways */
+    tiled_run(m, &cond, &img, -1, &a);
+    ck_assert_int_eq(n_tile_log, 0);
+    tiled_run(m, &cond, &img, 64, &b);
+    ck_assert_int_eq(n_tile_log, 2);
+    ck_assert_str_eq(tile_log[0], "vae: encode 16x16 latent as 3x3 tiles of 8x8 (overlap 2)\n");
+    ck_assert_str_eq(tile_log[1], "vae: decode 16x16 latent as 3x3 tiles of 8x8 (overlap 2)\n");
+    double db = psnr(a.data, b.data, vg_tensor_nelem(&a)), md = max_diff(&a, &b);
+    printf("pipeline: 128x128, 64 px tiles vs whole: PSNR %.2f dB, max diff %.3g\n", db, md);
+    ck_assert_msg(db >= TILE_MIN_PSNR_SMALL, "PSNR %.2f", db);
+    vg_tensor_free(&a);
+    vg_tensor_free(&b);
+
+    /* auto above the threshold: 768 x 352 (96 x 44 latent, 1.03 x 512^2)
+     * runs as two 512 x 352 tiles each way */
+    ck_assert_int_eq(vg_tensor_alloc4(&big, 1, 3, 352, 768), 0);  // [1, 3, 352, 768]
+    for (int c = 0; c < 3; c++)
+        ck_assert_int_eq(vg_sd_resize((const float *)img.data + c * 128 * 128, 128, 128,
+                                      128 * sizeof(float), (float *)big.data + c * 352 * 768,
+                                      768, 352, 768 * sizeof(float)), 0);
+    tiled_run(m, &cond, &big, -1, &a);
+    ck_assert_int_eq(n_tile_log, 0);
+    tiled_run(m, &cond, &big, 0, &b);
+    ck_assert_int_eq(n_tile_log, 2);
+    ck_assert_str_eq(tile_log[0], "vae: encode 96x44 latent as 2x1 tiles of 64x44 (overlap 16)\n");
+    ck_assert_str_eq(tile_log[1], "vae: decode 96x44 latent as 2x1 tiles of 64x44 (overlap 16)\n");
+    db = psnr(a.data, b.data, vg_tensor_nelem(&a));
+    md = max_diff(&a, &b);
+    printf("pipeline: 768x352, auto tiles vs whole: PSNR %.2f dB, max diff %.3g\n", db, md);
+    ck_assert_msg(db >= TILE_MIN_PSNR_AUTO, "PSNR %.2f", db);
+    vg_tensor_free(&a);
+    vg_tensor_free(&b);
+
+    vg_tensor_free(&big);
+    vg_tensor_free(&img);
+    vg_tensor_free(&cond);
+    vg_sd_model_close(&m);
+    vg_close(&c2);
+}
+END_TEST
+
 static Suite *pipeline_suite(void)
 {
     Suite *s = suite_create("pipeline");
@@ -537,6 +953,10 @@ static Suite *pipeline_suite(void)
     tcase_add_test(tc, test_stylize_errors);
     tcase_add_test(tc, test_resize);
     tcase_add_test(tc, test_taesd_codec);
+    tcase_add_test(tc, test_variants);
+    tcase_add_test(tc, test_scheduler_refusals);
+    tcase_add_test(tc, test_single_file_spacing);
+    tcase_add_test(tc, test_vae_tiling);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,7 +7,12 @@
  *    schedulers) driven by a fake model: alphas_cumprod bit-exact, timesteps
  *    exact, sigmas <= 1e-6 relative, final latents <= 1e-5 relative
  *    (max|a - b| / max|b|), with the seed-42 generator drawn in diffusers'
- *    order (posterior sample, initial noise, step noise).
+ *    order (posterior sample, initial noise, step noise); including the
+ *    scheduler_config keys visgen honours beyond the defaults (DPM solver_order
+ *    1, final_sigmas_type sigma_min, lower_order_final, euler_at_final, Karras
+ *    sigma_min / sigma_max);
+ *  - test_config_keys: the values it does not implement are refused by exactly
+ *    the samplers whose diffusers class reads the key, one error line each.
  */
 #include <check.h>
 #include <cjson/cJSON.h>
@@ -195,9 +200,24 @@ START_TEST(test_reference_case)
     cfg.use_karras = cf[3];
     const int steps = cf[4];
     const double strength = cf[5] / 1000.0;
-    char what[96];
-    snprintf(what, sizeof(what), "case %d: %s spacing %d pred %d karras %d steps %d strength %g",
-             _i, vg_sampler_name(cf[0]), cf[1], cf[2], cf[3], steps, strength);
+    char what[160], opt_name[32];
+    int len = snprintf(what, sizeof(what), "case %d: %s spacing %d pred %d karras %d steps %d "
+                       "strength %g", _i, vg_sampler_name(cf[0]), cf[1], cf[2], cf[3], steps,
+                       strength);
+    snprintf(opt_name, sizeof(opt_name), "c%d.opt", _i);
+    const VgTensor *opt = vg_weights_find(w, opt_name);
+    if (opt) { /* scheduler_config keys beyond the defaults */
+        const float *o = opt->data;
+        cfg.solver_order = (int)o[0];
+        cfg.final_sigma_min = (int)o[1];
+        cfg.lower_order_final = (int)o[2];
+        cfg.euler_at_final = (int)o[3];
+        cfg.sigma_min = o[4];
+        cfg.sigma_max = o[5];
+        snprintf(what + len, sizeof(what) - len, " order %d final %s lof %d eaf %d sigmas %g..%g",
+                 cfg.solver_order, cfg.final_sigma_min ? "sigma_min" : "zero",
+                 cfg.lower_order_final, cfg.euler_at_final, cfg.sigma_min, cfg.sigma_max);
+    }
 
     VgSampler *s;
     ck_assert_int_eq(vg_sampler_create(&s, &cfg, cf[0], steps, strength, ctx), 0);
@@ -311,6 +331,113 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/*
+ * scheduler_config.json keys: a value visgen does not implement is refused
+ * by the samplers whose diffusers class reads the key, with one error line
+ * naming key and value, and ignored by the others (diffusers' from_config
+ * drops keys a class does not take); values visgen implements are taken.
+ */
+START_TEST(test_config_keys)
+{
+    static const struct {
+        const char *json;
+        unsigned refused;    /* bit per VgSamplerKind */
+        const char *msg;     /* in the error line */
+    } cases[] = {
+#define EU (1u << VG_SAMPLER_EULER)
+#define EA (1u << VG_SAMPLER_EULER_A)
+#define DD (1u << VG_SAMPLER_DDIM)
+#define DP (1u << VG_SAMPLER_DPMPP_2M)
+#define LC (1u << VG_SAMPLER_LCM)
+        { "{\"algorithm_type\": \"sde-dpmsolver++\"}", DP, "algorithm_type = \"sde-dpmsolver++\"" },
+        { "{\"algorithm_type\": \"dpmsolver\"}", DP, "algorithm_type = \"dpmsolver\"" },
+        { "{\"algorithm_type\": \"sde-dpmsolver\"}", DP, "algorithm_type = \"sde-dpmsolver\"" },
+        { "{\"algorithm_type\": \"unipc\"}", DP, "algorithm_type = \"unipc\"" },
+        { "{\"solver_order\": 3}", DP, "solver_order = 3" },
+        { "{\"solver_type\": \"heun\"}", DP, "solver_type = \"heun\"" },
+        { "{\"use_lu_lambdas\": true}", DP, "use_lu_lambdas = true" },
+        { "{\"variance_type\": \"learned_range\"}", DP, "variance_type = \"learned_range\"" },
+        { "{\"final_sigmas_type\": \"sigma_max\"}", DP | EU, "final_sigmas_type = \"sigma_max\"" },
+        { "{\"final_sigmas_type\": \"sigma_min\"}", EU, "final_sigmas_type = \"sigma_min\"" },
+        { "{\"thresholding\": true}", DD | LC | DP, "thresholding = true" },
+        { "{\"clip_sample\": true}", DD | LC, "clip_sample = true" },
+        { "{\"interpolation_type\": \"log_linear\"}", EU, "interpolation_type = \"log_linear\"" },
+        { "{\"use_exponential_sigmas\": true}", EU | DP, "use_exponential_sigmas = true" },
+        { "{\"use_beta_sigmas\": true}", EU | DP, "use_beta_sigmas = true" },
+        { "{\"timestep_type\": \"continuous\", \"prediction_type\": \"v_prediction\"}", EU,
+          "timestep_type = \"continuous\"" },
+        { "{\"prediction_type\": \"sample\"}", EA, "prediction_type = \"sample\"" },
+        { "{\"lambda_min_clipped\": 0.5}", DP, "lambda_min_clipped = 0.5" },
+        /* implemented (or mapped by diffusers itself onto what is): accepted everywhere */
+        { "{\"algorithm_type\": \"deis\", \"solver_type\": \"bh2\", \"solver_order\": 1, "
+          "\"lower_order_final\": false, \"euler_at_final\": true, \"final_sigmas_type\": "
+          "\"sigma_min\", \"lambda_min_clipped\": -5.1, \"variance_type\": null, "
+          "\"use_lu_lambdas\": false, \"thresholding\": false, "
+          "\"dynamic_thresholding_ratio\": 0.9, \"sample_max_value\": 2.0, "
+          "\"timestep_type\": \"continuous\"}", EU, "final_sigmas_type" },
+        { "{\"sigma_min\": 0.1, \"sigma_max\": 10.0, \"use_karras_sigmas\": false, "
+          "\"timestep_type\": \"discrete\", \"interpolation_type\": \"linear\", "
+          "\"skip_prk_steps\": true, \"clip_sample\": false, \"steps_offset\": 0}", 0, NULL },
+#undef EU
+#undef EA
+#undef DD
+#undef DP
+#undef LC
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        VgSchedConfig cfg;
+        vg_sched_config_default(&cfg);
+        vgt_log_reset();
+        ck_assert_msg(vg_sched_config_parse(&cfg, cases[i].json, ctx) == 0, "%s: %s",
+                      cases[i].json, vgt_last_error);
+        for (int k = 0; k < VG_SAMPLER_COUNT; k++) {
+            VgSampler *s = NULL;
+            vgt_log_reset();
+            const int ret = vg_sampler_create(&s, &cfg, k, 4, 1.0, ctx);
+            if (cases[i].refused & (1u << k)) {
+                ck_assert_msg(ret == VG_ERR(EINVAL) && vgt_n_errors == 1 &&
+                              strstr(vgt_last_error, cases[i].msg) &&
+                              strstr(vgt_last_error, vg_sampler_name(k)),
+                              "%s with %s: %d, '%s'", cases[i].json, vg_sampler_name(k), ret,
+                              vgt_last_error);
+                ck_assert_ptr_null(s);
+            } else {
+                ck_assert_msg(ret == 0, "%s with %s: %s", cases[i].json, vg_sampler_name(k),
+                              vgt_last_error);
+                vg_sampler_free(&s);
+            }
+        }
+    }
+    /* honoured values land in the configuration */
+    VgSchedConfig cfg;
+    vg_sched_config_default(&cfg);
+    ck_assert_int_eq(vg_sched_config_parse(&cfg, "{\"solver_order\": 1, \"final_sigmas_type\": "
+                                           "\"sigma_min\", \"lower_order_final\": false, "
+                                           "\"euler_at_final\": true, \"sigma_min\": 0.1, "
+                                           "\"sigma_max\": 10, \"lambda_min_clipped\": "
+                                           "-Infinity}", ctx), 0);
+    ck_assert_int_eq(cfg.solver_order, 1);
+    ck_assert_int_eq(cfg.final_sigma_min, 1);
+    ck_assert_int_eq(cfg.lower_order_final, 0);
+    ck_assert_int_eq(cfg.euler_at_final, 1);
+    ck_assert(cfg.sigma_min == 0.1 && cfg.sigma_max == 10.0 && isinf(cfg.lambda_min_clipped));
+    /* dpm++2m's final sigma_min is the first train sigma */
+    VgSampler *s = NULL;
+    ck_assert_int_eq(vg_sampler_create(&s, &cfg, VG_SAMPLER_DPMPP_2M, 4, 1.0, ctx), 0);
+    float ac[1000];
+    vg_sched_alphas_cumprod(&cfg, ac);
+    ck_assert_float_eq(vg_sampler_sigmas(s)[4], sqrtf((1.0f - ac[0]) / ac[0]));
+    vg_sampler_free(&s);
+    /* bad values of honoured keys fail at parse */
+    vg_sched_config_default(&cfg);
+    vgt_log_reset();
+    ck_assert_int_lt(vg_sched_config_parse(&cfg, "{\"sigma_min\": 5, \"sigma_max\": 1}", ctx), 0);
+    ck_assert_ptr_nonnull(strstr(vgt_last_error, "sigma_min"));
+    ck_assert_int_lt(vg_sched_config_parse(&cfg, "{\"rescale_betas_zero_snr\": true}", ctx), 0);
+    ck_assert_ptr_nonnull(strstr(vgt_last_error, "rescale_betas_zero_snr"));
+}
+END_TEST
+
 int main(void)
 {
     const int nc = ncases();
@@ -325,6 +452,7 @@ int main(void)
     tcase_add_test(tc, test_diffusers_timesteps);
     tcase_add_test(tc, test_alphas_cumprod);
     tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_config_keys);
     suite_add_tcase(su, tc);
     TCase *tr = tcase_create("reference_runs");
     tcase_add_checked_fixture(tr, setup, teardown);

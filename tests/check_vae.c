@@ -10,6 +10,7 @@
  *    batch 2, non-square: same tolerance;
  *  - tiled decode/encode (engine/sd/tile_vae.c) against the same tiling done in
  *    PyTorch (sd_vae.py `tiled`): REL_TOL; a tile covering the input equals untiled;
+ *    the tiled moments (mean + log-variance) hold the tiled mean bit for bit;
  *  - tiled vs untiled on a smooth input with tiny-sd2's VAE: no seam (the largest
  *    step between neighbouring pixels across tile edges stays within SEAM_FACTOR of
  *    the untiled picture's step there) and max relative difference <= TILE_REL_TOL.
@@ -304,6 +305,14 @@ START_TEST(test_tiled_ref)
     e = rel_err(&y, vgt_get(io, "mean"));
     printf("vae small tiled encode [1,3,48,80] tile 8 overlap 4 vs PyTorch: rel err %.3g\n", e);
     ck_assert_msg(e <= REL_TOL, "tiled encode %g", e);
+    /* the moments variant (img2img's posterior) blends the mean the same way */
+    VgTensor mom, mean_half;
+    ck_assert_int_eq(vg_vae_encode_moments_tiled(v, vgt_get(io, "image"), 8, 4, &mom), 0);
+    ck_assert_int_eq(mom.ne[1], 2 * y.ne[1]);
+    mean_half = mom;
+    mean_half.ne[1] = y.ne[1];
+    ck_assert_int_eq(memcmp(mean_half.data, y.data, vg_tensor_nelem(&y) * sizeof(float)), 0);
+    vg_tensor_free(&mom);
     vg_tensor_free(&y);
     vg_vae_close(&v);
     vg_weights_close(&io);

@@ -1,9 +1,11 @@
 /*
  * Loads a Stable Diffusion checkpoint into a VgSdModel: a single file in the
  * original layout (model.diffusion_model.*, first_stage_model.*,
- * cond_stage_model.transformer.* for SD1 / cond_stage_model.model.* for SD2)
- * or a diffusers folder (model_index.json, unet/, vae/, text_encoder/,
- * tokenizer/, scheduler/scheduler_config.json), then the VAE / TAESD /
+ * cond_stage_model.transformer.* for SD1 / cond_stage_model.model.* for SD2;
+ * .safetensors, or .ckpt with those names under "state_dict") or a diffusers
+ * folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/,
+ * scheduler/scheduler_config.json; weights .safetensors or torch.save'd
+ * .bin), F32 / F16 / BF16, then the VAE / TAESD /
  * tokenizer overrides. Families other than SD1/SD2 are refused by name.
  */
 #include <errno.h>
@@ -154,12 +156,47 @@ static int open_folder(VgSdModel *m, const char *dir, const VgSdLoadOptions *o,
         for (size_t i = 0; i < VG_ARRAY_SIZE(map); i++)
             if (strstr(json, map[i].cls))
                 m->default_sampler = map[i].kind;
+        /* older configs (SD 1.5's) have no timestep_spacing: the PNDM / DDIM
+         * classes they were written for space "leading" */
+        m->spacing_from = strstr(json, "\"timestep_spacing\"")
+                          ? "scheduler_config.json"
+                          : "scheduler_config.json without timestep_spacing";
+        if (strstr(json, "\"prediction_type\""))
+            m->pred_from = "scheduler_config.json";
         ret = vg_sched_config_parse(&m->sched, json, m->ctx);
         free(json);
         if (ret < 0)
             return ret;
         vg_log(m->ctx, VG_LOG_VERBOSE, "sd: scheduler config from %s\n", cfgp);
     }
+    return 0;
+}
+
+/* A .ckpt pickles {"state_dict": {...}, "global_step": ...}, which the reader
+ * flattens to "state_dict.model.diffusion_model..."; the components look for
+ * the .safetensors names, so they get a view of the tensors under @root with
+ * the root removed (no copy: the tensors stay in m->w_ckpt's mapping). */
+static int strip_root(VgSdModel *m, const char *root)
+{
+    const size_t n = strlen(root);
+    VgWeights *view;
+    int ret;
+
+    if ((ret = vg_weights_new(&view)) < 0)
+        return ret;
+    for (int i = 0; i < vg_weights_count(m->w_file); i++) {
+        const char *name = vg_weights_name(m->w_file, i);
+        if (strncmp(name, root, n))
+            continue;
+        VgTensor t = *vg_weights_at(m->w_file, i);
+        t.alloc = NULL; /* borrowed */
+        if ((ret = vg_weights_add(view, name + n, &t)) < 0) {
+            vg_weights_close(&view);
+            return ret;
+        }
+    }
+    m->w_ckpt = m->w_file;
+    m->w_file = view;
     return 0;
 }
 
@@ -171,6 +208,9 @@ static int open_single(VgSdModel *m, const char *path, const VgSdLoadOptions *o,
 
     path = vg_follow_link_file(m->ctx, path, link, sizeof(link));
     if ((ret = vg_weights_open(&m->w_file, m->ctx, path)) < 0)
+        return ret;
+    if (!has_prefix(m->w_file, up) && has_prefix(m->w_file, "state_dict.") &&
+        (ret = strip_root(m, "state_dict.")) < 0)
         return ret;
     if (has_prefix(m->w_file, "conditioner.")) {
         vg_log(m->ctx, VG_LOG_ERROR, "sd: '%s' is an SDXL checkpoint (conditioner.* text "
@@ -191,9 +231,12 @@ static int open_single(VgSdModel *m, const char *path, const VgSdLoadOptions *o,
     if (!*skip_vae && !o->vae &&
         (ret = vg_vae_open(&m->vae, m->ctx, m->w_file, "first_stage_model.", NULL)) < 0)
         return ret;
-    /* diffusers' conversion keeps what the original config says: SD1 files
-     * run with "leading" spacing (StableDiffusionPipeline.from_single_file). */
+    /* A single file says nothing of its sampling: SD 1.x / 2.x were trained
+     * and released with "leading" (what diffusers' from_single_file sets up
+     * from their original configs), SD-Turbo, with the same shapes as
+     * SD 2.1, wants "trailing". Leading it is, and the log says so. */
     m->sched.spacing = VG_SPACING_LEADING;
+    m->spacing_from = "single file, no scheduler config; use spacing=trailing for SD-Turbo";
     return 0;
 }
 
@@ -276,7 +319,11 @@ int vg_sd_model_open(VgSdModel **out, VgCtx *ctx, const VgSdLoadOptions *o)
 
     /* prediction type: option > scheduler config > family (epsilon for both:
      * SD1.5, SD2.1-base and SD-Turbo; SD2.1-768 needs prediction=v) */
+    if (!m->pred_from)
+        m->pred_from = m->family == VG_SD_FAMILY_SD2
+                       ? "default; SD2.x-768 checkpoints need prediction=v" : "default";
     if (o->prediction) {
+        m->pred_from = "option";
         if (!strcmp(o->prediction, "epsilon"))
             m->sched.prediction = VG_PRED_EPSILON;
         else if (!strcmp(o->prediction, "v") || !strcmp(o->prediction, "v_prediction"))
@@ -291,9 +338,11 @@ int vg_sd_model_open(VgSdModel **out, VgCtx *ctx, const VgSdLoadOptions *o)
     if ((ret = open_tokenizer(m, o, folder ? o->model : NULL)) < 0)
         goto fail;
 
+    if (!m->spacing_from)
+        m->spacing_from = "no scheduler_config.json";
     snprintf(m->desc, sizeof(m->desc),
              "%s %s: UNet %.1fM params (cross-attention %d, %s projections), text %d wide, "
-             "%s%s%s, %s prediction, %s spacing",
+             "%s%s%s, %s prediction (%s), spacing %s (%s)",
              m->family == VG_SD_FAMILY_SD1 ? "SD1" : "SD2",
              folder ? "diffusers folder" : "single file",
              vg_unet_n_params(m->unet) / 1e6, uc->cross_attention_dim,
@@ -305,8 +354,10 @@ int vg_sd_model_open(VgSdModel **out, VgCtx *ctx, const VgSdLoadOptions *o)
                                                                         : "TAESD decoder") : "",
              m->sched.prediction == VG_PRED_V ? "v" : m->sched.prediction == VG_PRED_SAMPLE
                                                           ? "sample" : "epsilon",
+             m->pred_from,
              m->sched.spacing == VG_SPACING_LEADING ? "leading"
-             : m->sched.spacing == VG_SPACING_TRAILING ? "trailing" : "linspace");
+             : m->sched.spacing == VG_SPACING_TRAILING ? "trailing" : "linspace",
+             m->spacing_from);
     vg_log(ctx, VG_LOG_INFO, "sd: %s\n", m->desc);
     *out = m;
     return 0;
@@ -329,6 +380,7 @@ void vg_sd_model_close(VgSdModel **pm)
     vg_weights_close(&m->w_text);
     vg_weights_close(&m->w_unet);
     vg_weights_close(&m->w_file);
+    vg_weights_close(&m->w_ckpt);
     free(m);
     *pm = NULL;
 }

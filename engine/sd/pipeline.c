@@ -23,6 +23,32 @@ void vg_sd_img2img_params_default(VgSdImg2ImgParams *p)
     p->spacing  = -1;
 }
 
+void vg_sd_sched_config(const VgSdModel *m, const VgSdImg2ImgParams *p, VgSchedConfig *sc)
+{
+    *sc = m->sched;
+    /* use_karras_sigmas is a key of the Euler and DPM classes only: another
+     * sampler built from such a config ignores it, as from_config does */
+    if (p->karras >= 0)
+        sc->use_karras = p->karras;
+    else if (p->sampler != VG_SAMPLER_EULER && p->sampler != VG_SAMPLER_DPMPP_2M)
+        sc->use_karras = 0;
+    if (p->spacing >= 0)
+        sc->spacing = p->spacing;
+}
+
+#define VAE_COMFORT_UNITS 64  /* latent pixels per side: 512 x 512 image pixels */
+
+int vg_sd_vae_tile(const VgSdModel *m, int vae_tile, int h, int w)
+{
+    const int f = m->vae ? vg_vae_factor(m->vae) : 8;
+    if (!m->vae || vae_tile < 0)
+        return 0;
+    if (vae_tile > 0)
+        return h > vae_tile || w > vae_tile ? vae_tile / f : 0;
+    return (int64_t)(h / f) * (w / f) > VAE_COMFORT_UNITS * VAE_COMFORT_UNITS
+           ? VAE_COMFORT_UNITS : 0;
+}
+
 int vg_sd_img2img_check(const VgCtx *c, const VgSdImg2ImgParams *p)
 {
     if (p->sampler < 0 || p->sampler >= VG_SAMPLER_COUNT) {
@@ -44,6 +70,13 @@ int vg_sd_img2img_check(const VgCtx *c, const VgSdImg2ImgParams *p)
     }
     if (p->karras < -1 || p->karras > 1 || p->spacing < -1 || p->spacing > VG_SPACING_LINSPACE) {
         vg_log(c, VG_LOG_ERROR, "sd: bad schedule / spacing value\n");
+        return VG_ERR(EINVAL);
+    }
+    /* below 8 latent pixels a tile would be mostly overlap */
+    if (p->vae_tile < -1 || (p->vae_tile > 0 && (p->vae_tile < 64 || p->vae_tile % 8 ||
+                                                 p->vae_tile > 16384))) {
+        vg_log(c, VG_LOG_ERROR, "sd: vae_tile %d: want 0 (auto), -1 (off) or a tile edge in "
+               "pixels, a multiple of 8 in 64..16384\n", p->vae_tile);
         return VG_ERR(EINVAL);
     }
     return 0;
@@ -100,7 +133,7 @@ static int denoise(void *opaque, const VgTensor *x, float t, VgTensor *eps)
 
 /* Image [1, 3, H, W] 0..1 -> scaled latent [1, 4, H/8, W/8]; draws the
  * posterior sample from @rng for the KL VAE. */
-static int encode(VgSdModel *m, const VgTensor *img, VgRng *rng, VgTensor *lat)
+static int encode(VgSdModel *m, const VgTensor *img, int tile, VgRng *rng, VgTensor *lat)
 {
     VgTensor x = { 0 }, mom = { 0 }, noise = { 0 };
     int ret;
@@ -112,7 +145,8 @@ static int encode(VgSdModel *m, const VgTensor *img, VgRng *rng, VgTensor *lat)
         return ret;
     for (int64_t i = 0; i < vg_tensor_nelem(img); i++)
         ((float *)x.data)[i] = 2.f * ((const float *)img->data)[i] - 1.f;
-    if ((ret = vg_vae_encode_moments(m->vae, &x, &mom)) < 0)   // [1, 2L, h, w]
+    if ((ret = tile ? vg_vae_encode_moments_tiled(m->vae, &x, tile, 0, &mom)
+                    : vg_vae_encode_moments(m->vae, &x, &mom)) < 0)   // [1, 2L, h, w]
         goto end;
     const int64_t L = mom.ne[1] / 2, hw = mom.ne[2] * mom.ne[3];
     if ((ret = vg_tensor_alloc4(lat, mom.ne[0], L, mom.ne[2], mom.ne[3])) < 0 ||
@@ -141,7 +175,7 @@ end:
 }
 
 /* Scaled latent -> image [1, 3, H, W] in 0..1. */
-static int decode(VgSdModel *m, VgTensor *lat, VgTensor *img)
+static int decode(VgSdModel *m, VgTensor *lat, int tile, VgTensor *img)
 {
     const int64_t n = vg_tensor_nelem(lat);
     int ret;
@@ -158,7 +192,8 @@ static int decode(VgSdModel *m, VgTensor *lat, VgTensor *img)
     }
     for (int64_t i = 0; i < n; i++)
         ((float *)lat->data)[i] /= m->vae_scale;
-    if ((ret = vg_vae_decode(m->vae, lat, img)) < 0)
+    if ((ret = tile ? vg_vae_decode_tiled(m->vae, lat, tile, 0, img)
+                    : vg_vae_decode(m->vae, lat, img)) < 0)
         return ret;
     for (int64_t i = 0; i < vg_tensor_nelem(img); i++) {
         float *p = (float *)img->data + i;
@@ -170,7 +205,7 @@ static int decode(VgSdModel *m, VgTensor *lat, VgTensor *img)
 int vg_sd_img2img(VgSdModel *m, const VgSdImg2ImgParams *p, const VgTensor *cond,
                   const VgTensor *uncond, const VgTensor *img, VgTensor *out)
 {
-    VgSchedConfig sc = m->sched;
+    VgSchedConfig sc;
     VgSampler *s = NULL;
     VgTensor lat = { 0 }, res = { 0 };
     Denoise d = { 0 };
@@ -192,10 +227,7 @@ int vg_sd_img2img(VgSdModel *m, const VgSdImg2ImgParams *p, const VgTensor *cond
                p->cfg);
         return VG_ERR(EINVAL);
     }
-    if (p->karras >= 0)
-        sc.use_karras = p->karras;
-    if (p->spacing >= 0)
-        sc.spacing = p->spacing;
+    vg_sd_sched_config(m, p, &sc);
     if ((ret = vg_sampler_create(&s, &sc, p->sampler, p->steps, p->strength, m->ctx)) < 0)
         return ret;
 
@@ -214,7 +246,8 @@ int vg_sd_img2img(VgSdModel *m, const VgSdImg2ImgParams *p, const VgTensor *cond
     }
 
     vg_rng_seed(&rng, p->seed);
-    if ((ret = encode(m, img, &rng, &lat)) < 0)            // [1, 4, H/8, W/8]
+    const int tile = vg_sd_vae_tile(m, p->vae_tile, (int)img->ne[2], (int)img->ne[3]);
+    if ((ret = encode(m, img, tile, &rng, &lat)) < 0)      // [1, 4, H/8, W/8]
         goto end;
     if (B == 2 &&
         ((ret = vg_tensor_alloc4(&d.x2, 2, lat.ne[1], lat.ne[2], lat.ne[3])) < 0 ||
@@ -222,7 +255,7 @@ int vg_sd_img2img(VgSdModel *m, const VgSdImg2ImgParams *p, const VgTensor *cond
         goto end;
     if ((ret = vg_sampler_run(s, denoise, &d, &lat, &rng, &res)) < 0)
         goto end;
-    ret = decode(m, &res, out);
+    ret = decode(m, &res, tile, out);
 end:
     vg_sampler_free(&s);
     vg_tensor_free(&lat);

@@ -8,6 +8,7 @@
  * one torch-compatible CPU generator seeded once with the seed:
  *
  *   image 0..1 -> 2x-1 -> VAE encoder moments -> mean + std * randn   (draw 1)
+ *     (tiled above the VAE's comfort size: vg_sd_vae_tile)
  *     (TAESD instead: encoder on 0..1, no draw, latent scale 1)
  *   -> * scaling_factor -> vg_sampler_run (initial noise, per-step noise)
  *   -> / scaling_factor -> VAE decode -> x/2 + 0.5 -> clamp 0..1
@@ -47,7 +48,9 @@ typedef struct VgSdModel {
     VgCtx *ctx;
     VgSdFamily family;
     int single_file;
-    VgWeights *w_file;   /* the single file, or NULL */
+    VgWeights *w_file;   /* the single file (or a view of it without the .ckpt's
+                          * "state_dict." root), or NULL */
+    VgWeights *w_ckpt;   /* the .ckpt behind that view, or NULL */
     VgWeights *w_unet;   /* folder: unet/ weights */
     VgWeights *w_text;   /* folder: text_encoder/ weights */
     VgUnet *unet;
@@ -56,6 +59,8 @@ typedef struct VgSdModel {
     VgTaesd *taesd;      /* NULL unless taesd_encoder / taesd_decoder given */
     VgTokenizer *tok;    /* NULL only with no_tokenizer_ok */
     VgSchedConfig sched; /* folder's scheduler_config.json or the family's */
+    const char *spacing_from;    /* where sched.spacing came from (static text) */
+    const char *pred_from;       /* where sched.prediction came from (static text) */
     float vae_scale;     /* KL VAE scaling factor (0.18215) */
     int default_sampler; /* VgSamplerKind of the folder's scheduler class, else euler */
     char desc[512];
@@ -75,10 +80,27 @@ typedef struct VgSdImg2ImgParams {
     float cfg;           /* 0..50; <= 1: no unconditional pass */
     int karras;          /* -1 = the scheduler config's, 0 / 1 */
     int spacing;         /* -1 = the scheduler config's, else VgSpacing */
+    int vae_tile;        /* KL VAE tiling: 0 = auto, -1 = off, N = tile edge in pixels */
     uint64_t seed;
 } VgSdImg2ImgParams;
 
+/*
+ * KL VAE tiling (tile_vae.c) of an @h x @w picture: the tile edge in latent
+ * pixels, or 0 to encode / decode it whole. Auto (@vae_tile 0) tiles
+ * pictures larger in area than 512 x 512, the size SD's VAE was trained at,
+ * in 512-pixel tiles with 128-pixel blended overlaps: the VAE's memory grows
+ * with the area (about 0.7 GB at 512 x 512 for SD's 128-wide decoder, 2.7 GB
+ * at 1024 x 1024), tiled it stays at the 512 x 512 figure. @vae_tile N > 0
+ * tiles pictures with a side above N pixels in N-pixel tiles. TAESD is never
+ * tiled: it has no GroupNorm or attention, and 1920 x 1080 takes 230 MB.
+ */
+int vg_sd_vae_tile(const VgSdModel *m, int vae_tile, int h, int w);
+
 void vg_sd_img2img_params_default(VgSdImg2ImgParams *p);
+
+/* The model's scheduler configuration with @p's schedule / spacing
+ * overrides, as the sampler @p->sampler reads it, into *@sc. */
+void vg_sd_sched_config(const VgSdModel *m, const VgSdImg2ImgParams *p, VgSchedConfig *sc);
 
 /* Checks ranges, one log line per problem. */
 int vg_sd_img2img_check(const VgCtx *c, const VgSdImg2ImgParams *p);

@@ -58,16 +58,8 @@ int vg_sampler_create(VgSampler **out, const VgSchedConfig *cfg, VgSamplerKind k
     }
     if ((ret = vg_sched_config_check(cfg, c)) < 0)
         return ret;
-    if (cfg->thresholding && (kind == VG_SAMPLER_DDIM || kind == VG_SAMPLER_LCM ||
-                              kind == VG_SAMPLER_DPMPP_2M)) {
-        vg_log(c, VG_LOG_ERROR, "%s: thresholding is not supported\n", vg_sampler_name(kind));
-        return VG_ERR(EINVAL);
-    }
-    if (cfg->clip_sample && (kind == VG_SAMPLER_DDIM || kind == VG_SAMPLER_LCM)) {
-        vg_log(c, VG_LOG_ERROR, "%s: clip_sample is not supported (set it false)\n",
-               vg_sampler_name(kind));
-        return VG_ERR(EINVAL);
-    }
+    if ((ret = vg_sched_config_supports(cfg, kind, c)) < 0)
+        return ret;
     if (steps < 1 || steps > cfg->num_train_timesteps) {
         vg_log(c, VG_LOG_ERROR, "%s: steps %d out of range [1, %d]\n", vg_sampler_name(kind),
                steps, cfg->num_train_timesteps);
@@ -259,10 +251,14 @@ static int step_dpm(VgSampler *s, const float *m, float *x, float *x0, int64_t n
     } else {
         memcpy(x0, m, sizeof(*x0) * n);
     }
-    /* final_sigmas_type "zero" makes the last step first order;
-     * lower_order_final also the second-to-last when fewer than 15 steps */
-    const int lower_final = i == nt - 1;
-    const int use_first = s->lower_order_nums < 1 || lower_final;
+    /* the last step is first order with a zero final sigma (the second-order
+     * formula would divide by it), with euler_at_final, or with
+     * lower_order_final below 15 steps; lower_order_final's second-to-last
+     * rule only affects order 3 */
+    const int lower_final = i == nt - 1 &&
+        (s->cfg.euler_at_final || (s->cfg.lower_order_final && nt < 15) ||
+         !s->cfg.final_sigma_min);
+    const int use_first = s->cfg.solver_order == 1 || s->lower_order_nums < 1 || lower_final;
     float alpha_t, sigma_t, alpha_s0, sigma_s0;
     dpm_alpha_sigma(s->sigmas[i + 1], &alpha_t, &sigma_t);
     dpm_alpha_sigma(s->sigmas[i], &alpha_s0, &sigma_s0);
@@ -293,7 +289,7 @@ static int step_dpm(VgSampler *s, const float *m, float *x, float *x0, int64_t n
         }
     }
     memcpy(s->prev_x0, x0, sizeof(*x0) * n);
-    if (s->lower_order_nums < 2)
+    if (s->lower_order_nums < s->cfg.solver_order)
         s->lower_order_nums++;
     return 0;
 }

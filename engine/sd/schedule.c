@@ -5,6 +5,7 @@
  */
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +43,9 @@ void vg_sched_config_default(VgSchedConfig *c)
     c->original_inference_steps = 50;
     c->timestep_scaling = 10.0;
     c->set_alpha_to_one = 0;
+    c->solver_order = 2;
+    c->lower_order_final = 1;
+    c->lambda_min_clipped = -INFINITY;
 }
 
 int vg_sched_config_check(const VgSchedConfig *cfg, const VgCtx *c)
@@ -86,8 +90,11 @@ static int json_enum(const cJSON *root, const char *key, const char *const *name
                 *out = i;
                 return 0;
             }
-    vg_log(c, VG_LOG_ERROR, "scheduler_config: %s = %s is not supported\n", key,
-           cJSON_IsString(j) ? j->valuestring : "(not a string)");
+    if (cJSON_IsString(j))
+        vg_log(c, VG_LOG_ERROR, "scheduler_config: %s = \"%s\" is not supported\n", key,
+               j->valuestring);
+    else
+        vg_log(c, VG_LOG_ERROR, "scheduler_config: %s is not a string\n", key);
     return VG_ERR(EINVAL);
 }
 
@@ -152,6 +159,146 @@ static char *json_sanitize(const char *json)
     return out;
 }
 
+enum {
+    S_EU = 1u << VG_SAMPLER_EULER,
+    S_EA = 1u << VG_SAMPLER_EULER_A,
+    S_DD = 1u << VG_SAMPLER_DDIM,
+    S_DP = 1u << VG_SAMPLER_DPMPP_2M,
+    S_LC = 1u << VG_SAMPLER_LCM,
+};
+
+/* Records that @key = @j (as written) cannot be honoured by @samplers; the
+ * error waits until one of them is built, because a config written for one
+ * scheduler class is often loaded into another (diffusers' from_config
+ * drops the keys the new class does not take). */
+static int unsupported(VgSchedConfig *cfg, const char *key, const cJSON *j, unsigned samplers,
+                       const char *what, const VgCtx *c)
+{
+    VgSchedUnsupported *u;
+    if (cfg->n_unsupported == VG_SCHED_MAX_UNSUPPORTED) {
+        vg_log(c, VG_LOG_ERROR, "scheduler_config: too many unsupported settings (%s)\n", key);
+        return VG_ERR(EINVAL);
+    }
+    u = &cfg->unsupported[cfg->n_unsupported++];
+    u->key = key;
+    u->samplers = samplers;
+    u->what = what;
+    if (cJSON_IsString(j)) {
+        snprintf(u->value, sizeof(u->value), "\"%s\"", j->valuestring);
+    } else {
+        char *txt = cJSON_PrintUnformatted(j);
+        snprintf(u->value, sizeof(u->value), "%s", txt ? txt : "?");
+        free(txt);
+    }
+    return 0;
+}
+
+/* Index of @j's string in @names, -1 if absent / null, -2 if another value. */
+static int json_choice(const cJSON *j, const char *const *names, int n)
+{
+    if (!j || cJSON_IsNull(j))
+        return -1;
+    if (cJSON_IsString(j))
+        for (int i = 0; i < n; i++)
+            if (!strcmp(j->valuestring, names[i]))
+                return i;
+    return -2;
+}
+
+/* Keys of the sampler classes visgen runs as far as they change the maths
+ * (diffusers 0.27; use_*_sigmas are later additions), beyond the shared
+ * schedule fields parsed above. */
+static int parse_sampler_keys(VgSchedConfig *cfg, const cJSON *root, const VgCtx *c)
+{
+    /* booleans implemented only as false, and who reads them */
+    static const struct { const char *key; unsigned samplers; const char *what; } off[] = {
+        { "clip_sample", S_DD | S_LC, "x0 is not clipped; set it false" },
+        { "thresholding", S_DD | S_LC | S_DP, "dynamic thresholding is not implemented" },
+        { "use_lu_lambdas", S_DP, "plain or Karras sigmas only" },
+        { "use_exponential_sigmas", S_EU | S_DP, "plain or Karras sigmas only" },
+        { "use_beta_sigmas", S_EU | S_DP, "plain or Karras sigmas only" },
+        { "use_flow_sigmas", S_DP, "plain or Karras sigmas only" },
+    };
+    static const char *const algos[] = { "dpmsolver++", "deis", "dpmsolver", "sde-dpmsolver",
+                                         "sde-dpmsolver++" };
+    static const char *const solvers[] = { "midpoint", "logrho", "bh1", "bh2", "heun" };
+    static const char *const finals[] = { "zero", "sigma_min" };
+    static const char *const interps[] = { "linear", "log_linear" };
+    static const char *const ttypes[] = { "discrete", "continuous" };
+    const cJSON *j;
+    double v;
+    int ret, k;
+
+    for (size_t i = 0; i < VG_ARRAY_SIZE(off); i++) {
+        j = cJSON_GetObjectItemCaseSensitive(root, off[i].key);
+        if (j && !cJSON_IsNull(j) && !cJSON_IsFalse(j) &&
+            (ret = unsupported(cfg, off[i].key, j, off[i].samplers, off[i].what, c)) < 0)
+            return ret;
+    }
+    /* diffusers itself maps "deis" to dpmsolver++ and logrho / bh1 / bh2 to midpoint */
+    j = cJSON_GetObjectItemCaseSensitive(root, "algorithm_type");
+    if ((k = json_choice(j, algos, 5)) >= 2 || k == -2)
+        if ((ret = unsupported(cfg, "algorithm_type", j, S_DP, "visgen implements dpmsolver++",
+                               c)) < 0)
+            return ret;
+    j = cJSON_GetObjectItemCaseSensitive(root, "solver_type");
+    if ((k = json_choice(j, solvers, 5)) >= 4 || k == -2)
+        if ((ret = unsupported(cfg, "solver_type", j, S_DP, "visgen implements midpoint", c)) < 0)
+            return ret;
+    j = cJSON_GetObjectItemCaseSensitive(root, "final_sigmas_type");
+    k = json_choice(j, finals, 2);
+    if (k >= 0)
+        cfg->final_sigma_min = k;
+    /* Euler took final_sigmas_type after 0.27 and ends at sigma 0 here */
+    if ((k == -2 || k == 1) &&
+        (ret = unsupported(cfg, "final_sigmas_type", j, k == 1 ? S_EU : S_EU | S_DP,
+                           k == 1 ? "euler ends at sigma 0"
+                                  : "visgen implements zero, and sigma_min for dpm++2m", c)) < 0)
+        return ret;
+    j = cJSON_GetObjectItemCaseSensitive(root, "interpolation_type");
+    if ((k = json_choice(j, interps, 2)) >= 1 || k == -2)
+        if ((ret = unsupported(cfg, "interpolation_type", j, S_EU,
+                               "visgen interpolates sigmas linearly", c)) < 0)
+            return ret;
+    j = cJSON_GetObjectItemCaseSensitive(root, "timestep_type");
+    k = json_choice(j, ttypes, 2);
+    cfg->timestep_continuous = k == 1;
+    if (k == -2 && (ret = unsupported(cfg, "timestep_type", j, S_EU,
+                                      "visgen implements discrete", c)) < 0)
+        return ret;
+    j = cJSON_GetObjectItemCaseSensitive(root, "variance_type");
+    if (j && !cJSON_IsNull(j) &&
+        (ret = unsupported(cfg, "variance_type", j, S_DP,
+                           "the UNet predicts no variance; set it null", c)) < 0)
+        return ret;
+    j = cJSON_GetObjectItemCaseSensitive(root, "solver_order");
+    if (j && !cJSON_IsNull(j)) {
+        if (cJSON_IsNumber(j) && (j->valuedouble == 1.0 || j->valuedouble == 2.0))
+            cfg->solver_order = (int)j->valuedouble;
+        else if ((ret = unsupported(cfg, "solver_order", j, S_DP,
+                                    "visgen implements orders 1 and 2", c)) < 0)
+            return ret;
+    }
+#define NUM(key, field, cast) \
+    v = cfg->field; \
+    if ((ret = json_num(root, key, &v, c)) < 0) \
+        return ret; \
+    cfg->field = (cast)v;
+    NUM("lower_order_final", lower_order_final, int);
+    NUM("euler_at_final", euler_at_final, int);
+    NUM("sigma_min", sigma_min, double);
+    NUM("sigma_max", sigma_max, double);
+    NUM("lambda_min_clipped", lambda_min_clipped, double);
+#undef NUM
+    if (cfg->sigma_min < 0.0 || cfg->sigma_max < 0.0 ||
+        (cfg->sigma_min > 0.0 && cfg->sigma_max > 0.0 && cfg->sigma_min >= cfg->sigma_max)) {
+        vg_log(c, VG_LOG_ERROR, "scheduler_config: sigma_min %g / sigma_max %g: want 0 < min < "
+               "max\n", cfg->sigma_min, cfg->sigma_max);
+        return VG_ERR(EINVAL);
+    }
+    return 0;
+}
+
 int vg_sched_config_parse(VgSchedConfig *cfg, const char *json, const VgCtx *c)
 {
     static const char *const beta_names[] = { "scaled_linear", "linear" };
@@ -170,13 +317,15 @@ int vg_sched_config_parse(VgSchedConfig *cfg, const char *json, const VgCtx *c)
     }
     const cJSON *tb = cJSON_GetObjectItemCaseSensitive(root, "trained_betas");
     if (tb && !cJSON_IsNull(tb)) {
-        vg_log(c, VG_LOG_ERROR, "scheduler_config: trained_betas is not supported\n");
+        vg_log(c, VG_LOG_ERROR, "scheduler_config: trained_betas = [...] is not supported "
+               "(visgen computes the betas from beta_schedule)\n");
         ret = VG_ERR(EINVAL);
         goto end;
     }
     const cJSON *rz = cJSON_GetObjectItemCaseSensitive(root, "rescale_betas_zero_snr");
     if (cJSON_IsTrue(rz)) {
-        vg_log(c, VG_LOG_ERROR, "scheduler_config: rescale_betas_zero_snr is not supported\n");
+        vg_log(c, VG_LOG_ERROR, "scheduler_config: rescale_betas_zero_snr = true is not "
+               "supported\n");
         ret = VG_ERR(EINVAL);
         goto end;
     }
@@ -201,13 +350,44 @@ int vg_sched_config_parse(VgSchedConfig *cfg, const char *json, const VgCtx *c)
     NUM("original_inference_steps", original_inference_steps, int);
     NUM("timestep_scaling", timestep_scaling, double);
     NUM("set_alpha_to_one", set_alpha_to_one, int);
-    NUM("clip_sample", clip_sample, int);
-    NUM("thresholding", thresholding, int);
 #undef NUM
+    if ((ret = parse_sampler_keys(cfg, root, c)) < 0)
+        goto end;
     ret = vg_sched_config_check(cfg, c);
 end:
     cJSON_Delete(root);
     return ret;
+}
+
+int vg_sched_config_supports(const VgSchedConfig *cfg, VgSamplerKind kind, const VgCtx *c)
+{
+    const char *name = vg_sampler_name(kind);
+    for (int i = 0; i < cfg->n_unsupported; i++) {
+        const VgSchedUnsupported *u = &cfg->unsupported[i];
+        if (u->samplers & (1u << kind)) {
+            vg_log(c, VG_LOG_ERROR, "scheduler_config: %s = %s is not supported by %s (%s)\n",
+                   u->key, u->value, name, u->what);
+            return VG_ERR(EINVAL);
+        }
+    }
+    /* EulerAncestralDiscreteScheduler raises NotImplementedError for it */
+    if (kind == VG_SAMPLER_EULER_A && cfg->prediction == VG_PRED_SAMPLE) {
+        vg_log(c, VG_LOG_ERROR, "scheduler_config: prediction_type = \"sample\" is not supported "
+               "by euler_a (diffusers' Euler ancestral has no sample prediction)\n");
+        return VG_ERR(EINVAL);
+    }
+    /* continuous timesteps change the UNet input only for v prediction */
+    if (kind == VG_SAMPLER_EULER && cfg->timestep_continuous && cfg->prediction == VG_PRED_V) {
+        vg_log(c, VG_LOG_ERROR, "scheduler_config: timestep_type = \"continuous\" is not "
+               "supported by euler with v prediction (visgen implements discrete)\n");
+        return VG_ERR(EINVAL);
+    }
+    if (kind == VG_SAMPLER_DPMPP_2M && (cfg->solver_order < 1 || cfg->solver_order > 2)) {
+        vg_log(c, VG_LOG_ERROR, "scheduler_config: solver_order = %d is not supported by "
+               "dpm++2m (visgen implements orders 1 and 2)\n", cfg->solver_order);
+        return VG_ERR(EINVAL);
+    }
+    return 0;
 }
 
 /*
@@ -398,6 +578,23 @@ int vg_sched_timesteps(VgSamplerKind kind, const VgSchedConfig *cfg, const float
 
     /* the grid of each spacing; DPM-Solver spaces steps + 1 and drops the last */
     const int dpm = kind == VG_SAMPLER_DPMPP_2M;
+    if (dpm && cfg->lambda_min_clipped > -INFINITY) {
+        /* DPM ends its grid at the first timestep whose log-SNR lambda is below
+         * lambda_min_clipped; for SD's schedules a usual value (-5.1) clips
+         * nothing, which is all visgen implements */
+        int clipped = 0;
+        for (int i = 0; i < T; i++) {
+            const float lam = logf(sqrtf(ac[i])) - logf(sqrtf(1.0f - ac[i]));
+            clipped += lam < (float)cfg->lambda_min_clipped;
+        }
+        if (clipped) {
+            vg_log(c, VG_LOG_ERROR, "scheduler_config: lambda_min_clipped = %g is not supported "
+                   "by dpm++2m: it clips %d train timesteps of this schedule (visgen implements "
+                   "values that clip none)\n", cfg->lambda_min_clipped, clipped);
+            ret = VG_ERR(EINVAL);
+            goto end;
+        }
+    }
     const int ng = dpm ? steps + 1 : steps;
     int n = steps;
     switch (cfg->spacing) {
@@ -447,6 +644,11 @@ int vg_sched_timesteps(VgSamplerKind kind, const VgSchedConfig *cfg, const float
             smin = np_interp_grid(t[n - 1], sig, T);
             smax = np_interp_grid(t[0], sig, T);
         }
+        /* _convert_to_karras takes the config's ends when it has them */
+        if (cfg->sigma_min > 0.0)
+            smin = cfg->sigma_min;
+        if (cfg->sigma_max > 0.0)
+            smax = cfg->sigma_max;
         karras(smin, smax, n, tmp);
         for (int i = 0; i < n; i++) {
             const double tt = sigma_to_t(tmp[i], log_sig, T);
@@ -461,8 +663,10 @@ int vg_sched_timesteps(VgSamplerKind kind, const VgSchedConfig *cfg, const float
                 sigmas[i] = (float)np_interp_grid(t[i], sig, T);
         }
     }
+    /* final_sigmas_type "zero" / Euler's appended 0, or DPM's "sigma_min":
+     * the first train sigma, computed in float32 as torch does */
     if (sigmas)
-        sigmas[n] = 0.0f; /* final_sigmas_type "zero" / Euler's appended 0 */
+        sigmas[n] = dpm && cfg->final_sigma_min ? sig[0] : 0.0f;
 
 end:
     free(t);

@@ -18,7 +18,7 @@ typedef enum VgSamplerKind {
     VG_SAMPLER_EULER,       /* EulerDiscreteScheduler */
     VG_SAMPLER_EULER_A,     /* EulerAncestralDiscreteScheduler */
     VG_SAMPLER_DDIM,        /* DDIMScheduler, eta 0 */
-    VG_SAMPLER_DPMPP_2M,    /* DPMSolverMultistepScheduler: dpmsolver++, order 2, midpoint */
+    VG_SAMPLER_DPMPP_2M,    /* DPMSolverMultistepScheduler: dpmsolver++, midpoint, order 2 (or 1) */
     VG_SAMPLER_LCM,         /* LCMScheduler */
     VG_SAMPLER_COUNT
 } VgSamplerKind;
@@ -26,6 +26,17 @@ typedef enum VgSamplerKind {
 typedef enum VgBetaSchedule { VG_BETA_SCALED_LINEAR, VG_BETA_LINEAR } VgBetaSchedule;
 typedef enum VgSpacing { VG_SPACING_LEADING, VG_SPACING_TRAILING, VG_SPACING_LINSPACE } VgSpacing;
 typedef enum VgPrediction { VG_PRED_EPSILON, VG_PRED_V, VG_PRED_SAMPLE } VgPrediction;
+
+/* A scheduler_config.json value visgen does not implement, kept until a
+ * sampler that reads the key is built (see vg_sched_config_supports). */
+typedef struct VgSchedUnsupported {
+    const char *key;     /* static string */
+    char value[40];      /* the value as written, for the error line */
+    unsigned samplers;   /* bit (1 << VgSamplerKind) per sampler whose class reads the key */
+    const char *what;    /* static: what visgen implements instead */
+} VgSchedUnsupported;
+
+#define VG_SCHED_MAX_UNSUPPORTED 16 /* every key parse_sampler_keys can record */
 
 /* The scheduler_config.json fields the five samplers read. */
 typedef struct VgSchedConfig {
@@ -36,11 +47,20 @@ typedef struct VgSchedConfig {
     int steps_offset;             /* added to "leading" timesteps (1 for SD) */
     VgPrediction prediction;      /* prediction_type */
     int use_karras;               /* use_karras_sigmas (euler, dpm++2m) */
+    double sigma_min, sigma_max;  /* Karras ramp ends (euler, dpm++2m); 0 = the schedule's */
     int original_inference_steps; /* LCM: 50 */
     double timestep_scaling;      /* LCM: 10 */
     int set_alpha_to_one;         /* DDIM / LCM final alpha: 1 or alphas_cumprod[0] */
-    int clip_sample;              /* DDIM / LCM x0 clipping: not implemented, refused */
-    int thresholding;             /* dynamic thresholding: not implemented, refused */
+    /* DPMSolverMultistepScheduler (dpm++2m), algorithm dpmsolver++ with the
+     * midpoint solver; everything else is refused through `unsupported` */
+    int solver_order;             /* 1 or 2 */
+    int lower_order_final;        /* first-order final step when < 15 steps */
+    int euler_at_final;           /* first-order final step always */
+    int final_sigma_min;          /* final_sigmas_type: 0 "zero", 1 "sigma_min" */
+    double lambda_min_clipped;    /* -inf; a value that clips the SD schedule is refused */
+    int timestep_continuous;      /* Euler timestep_type "continuous": refused with v */
+    VgSchedUnsupported unsupported[VG_SCHED_MAX_UNSUPPORTED];
+    int n_unsupported;
 } VgSchedConfig;
 
 /* Stable Diffusion's values: the fields above at their documented defaults. */
@@ -48,12 +68,25 @@ void vg_sched_config_default(VgSchedConfig *c);
 
 /*
  * Overrides the fields present in a diffusers scheduler_config.json text
- * (@json, NUL-terminated, remains the caller's). Unknown keys are ignored;
- * a known key with a value visgen cannot honour (e.g. beta_schedule
- * "squaredcos_cap_v2", trained_betas, timestep_spacing "foo") is an error
- * naming it, logged through @c (may be NULL). Returns 0 or a negative code.
+ * (@json, NUL-terminated, remains the caller's). Keys no sampler here reads
+ * (PNDM's skip_prk_steps, _class_name, ...) are ignored, as diffusers'
+ * from_config ignores keys the chosen class does not take. A value no
+ * sampler can honour (beta_schedule "squaredcos_cap_v2", trained_betas,
+ * rescale_betas_zero_snr, timestep_spacing "foo") is an error naming it,
+ * logged through @c (may be NULL). A value only some samplers read and
+ * visgen does not implement (algorithm_type "sde-dpmsolver++", solver_order
+ * 3, clip_sample true, ...) is recorded in cfg->unsupported and refused by
+ * vg_sched_config_supports when such a sampler is built. Returns 0 or a
+ * negative code.
  */
 int vg_sched_config_parse(VgSchedConfig *cfg, const char *json, const VgCtx *c);
+
+/*
+ * 0 if sampler @kind can run @cfg exactly as its diffusers class would;
+ * otherwise VG_ERR(EINVAL) and one log line naming the key and its value
+ * (vg_sampler_create calls this).
+ */
+int vg_sched_config_supports(const VgSchedConfig *cfg, VgSamplerKind kind, const VgCtx *c);
 
 /* Checks ranges; logs what is wrong through @c. */
 int vg_sched_config_check(const VgSchedConfig *cfg, const VgCtx *c);

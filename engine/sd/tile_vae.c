@@ -103,6 +103,9 @@ static int run_tiled(VgVae *v, const VgTensor *x, int tile, int overlap, int dec
         goto end;
     }
     const int th = VG_MIN(tile, (int)nh), tw = VG_MIN(tile, (int)nw);
+    vg_log(vg_vae_ctx(v), VG_LOG_VERBOSE, "vae: %s %dx%d latent as %dx%d tiles of %dx%d "
+           "(overlap %d)\n", decode ? "decode" : "encode", (int)nw, (int)nh, nx, ny, tw, th,
+           overlap);
     const int oh = th * out_s, ow = tw * out_s, fade = overlap * out_s;
     const int64_t H = nh * out_s, W = nw * out_s;
     if (!(wy = malloc(sizeof(float) * oh)) || !(wx = malloc(sizeof(float) * ow)) ||
@@ -176,4 +179,16 @@ int vg_vae_encode_tiled(VgVae *v, const VgTensor *img, int tile, int overlap, Vg
         img->ne[1] != vg_vae_get_config(v)->in_channels)
         return vg_vae_encode(v, img, mean); /* reports the shape error */
     return run_tiled(v, img, tile, overlap, 0, vg_vae_encode, mean);
+}
+
+int vg_vae_encode_moments_tiled(VgVae *v, const VgTensor *img, int tile, int overlap,
+                                VgTensor *moments)
+{
+    const int f = vg_vae_factor(v);
+    VG_VALIDATE(v && img && moments, VG_ERR(EINVAL));
+    memset(moments, 0, sizeof(*moments));
+    if (img->ndim != 4 || img->ne[2] % f || img->ne[3] % f ||
+        img->ne[1] != vg_vae_get_config(v)->in_channels)
+        return vg_vae_encode_moments(v, img, moments); /* reports the shape error */
+    return run_tiled(v, img, tile, overlap, 0, vg_vae_encode_moments, moments);
 }

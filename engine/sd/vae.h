@@ -114,6 +114,10 @@ void vg_vae_close(VgVae **v);
  */
 int vg_vae_decode_tiled(VgVae *v, const VgTensor *lat, int tile, int overlap, VgTensor *img);
 int vg_vae_encode_tiled(VgVae *v, const VgTensor *img, int tile, int overlap, VgTensor *mean);
+/* The same for vg_vae_encode_moments: mean and log-variance are blended
+ * alike (img2img samples the posterior from them). */
+int vg_vae_encode_moments_tiled(VgVae *v, const VgTensor *img, int tile, int overlap,
+                                VgTensor *moments);
 
 /* Name of the tensor with diffusers name @dname (e.g.
  * "encoder.mid_block.attentions.0.to_q.weight") in @layout, without prefix.

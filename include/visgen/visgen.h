@@ -178,7 +178,13 @@ typedef struct VgStylizeSettings {
     int seed_policy;             /* enum VgSeedPolicy */
     int width, height;           /* processing size, multiples of 8; 0 = the picture's size
                                   * rounded down to a multiple of 8 */
-    uint8_t reserved[32];
+    int vae_tile;                /* KL VAE encode / decode in tiles with blended overlaps:
+                                  * 0 = auto (processing sizes above 512x512 in area, in 512
+                                  * pixel tiles), -1 = never, N = tiles of N pixels (multiple
+                                  * of 8, 64..16384) for sizes with a side above N. Tiles bound
+                                  * the VAE's memory; the blend is not bit-exact to a whole
+                                  * pass. TAESD is never tiled. */
+    uint8_t reserved[28];
 } VgStylizeSettings;
 
 /** Fill @s (owned by the caller) with the defaults (strength 0.5, steps 20,

@@ -4,8 +4,9 @@
     /usr/bin/python3 tests/reference/sd_sampler.py
 
 A PyTorch reimplementation of diffusers 0.27's Euler, Euler ancestral, DDIM
-(eta 0), DPM-Solver++ 2M (midpoint, lower_order_final, final sigma 0; plain
-and Karras sigmas) and LCM schedulers, written from their maths, driven
+(eta 0), DPM-Solver++ 2M (midpoint; plain and Karras sigmas; solver_order 1
+or 2, final_sigmas_type zero or sigma_min, lower_order_final, euler_at_final;
+Karras ends from sigma_min / sigma_max) and LCM schedulers, written from their maths, driven
 the way StableDiffusionImg2ImgPipeline drives them:
 
   g = Generator('cpu').manual_seed(42)
@@ -16,7 +17,10 @@ the way StableDiffusionImg2ImgPipeline drives them:
 with a fake model output = 0.1 * x_in + 0.05 * sin(t / 100). Per case the
 fixture holds <case>.ts (all timesteps), <case>.sig (sigmas, if any),
 <case>.out (final latent) and <case>.cfg (I32: sampler, spacing, prediction,
-karras, steps, strength * 1000); plus mean, std and alphas_cumprod.
+karras, steps, strength * 1000), and for cases with scheduler_config keys
+beyond those <case>.opt (F32: solver_order, final sigma_min, lower_order_final,
+euler_at_final, sigma_min, sigma_max; 0 = not set); plus mean, std and
+alphas_cumprod.
 """
 import math
 import os
@@ -60,8 +64,11 @@ def sigma_to_t(sigma):
     return ((1 - w) * low + w * (low + 1)).reshape(np.shape(sigma))
 
 
-def schedule(sampler, spacing, steps, use_karras):
-    """timesteps (numpy) and sigmas (float32 numpy with the final 0, or None)."""
+DEFAULT_OPT = {"order": 2, "final": "zero", "lof": 1, "eaf": 0, "smin": None, "smax": None}
+
+
+def schedule(sampler, spacing, steps, use_karras, opt=DEFAULT_OPT):
+    """timesteps (numpy) and sigmas (float32 numpy with the final sigma, or None)."""
     if sampler == "lcm":
         k = T // 50
         origin = (np.asarray(list(range(1, 51))) * k - 1)[::-1].copy()
@@ -85,26 +92,32 @@ def schedule(sampler, spacing, steps, use_karras):
         ts = ts[:steps] if spacing != "trailing" else ts
     if sampler == "ddim":
         return ts, None
+    def ends(lo, hi):  # _convert_to_karras prefers the config's sigma_min / sigma_max
+        return (opt["smin"] if opt["smin"] is not None else lo,
+                opt["smax"] if opt["smax"] is not None else hi)
     if use_karras and dpm:
-        ks = karras(np.flip(TRAIN_SIGMAS)[-1].item(), np.flip(TRAIN_SIGMAS)[0].item(), steps)
+        ks = karras(*ends(np.flip(TRAIN_SIGMAS)[-1].item(), np.flip(TRAIN_SIGMAS)[0].item()), steps)
         ts = np.array([sigma_to_t(s) for s in ks]).round().astype(np.int64)
         sig = ks
     else:
         sig = np.interp(ts.astype(np.float64), np.arange(0, T), TRAIN_SIGMAS)
         if use_karras:  # Euler: Karras between the interpolated ends
-            sig = karras(sig[-1].item(), sig[0].item(), steps)
+            sig = karras(*ends(sig[-1].item(), sig[0].item()), steps)
             ts = np.array([sigma_to_t(s) for s in sig])
     if euler:
         ts = ts.astype(np.float32)
-    return ts, np.concatenate([sig, [0.0]]).astype(np.float32)
+    last = 0.0
+    if dpm and opt["final"] == "sigma_min":
+        last = (((1 - AC[0]) / AC[0]) ** 0.5).item()
+    return ts, np.concatenate([sig, [last]]).astype(np.float32)
 
 
 def fake_model(x, t):
     return 0.1 * x + 0.05 * math.sin(float(t) / 100)
 
 
-def run(sampler, spacing, pred, use_karras, steps, strength, mean, std):
-    ts, sig = schedule(sampler, spacing, steps, use_karras)
+def run(sampler, spacing, pred, use_karras, steps, strength, mean, std, opt=DEFAULT_OPT):
+    ts, sig = schedule(sampler, spacing, steps, use_karras, opt)
     sigmas = torch.from_numpy(sig) if sig is not None else None
     tst = torch.from_numpy(ts)
     init = min(int(steps * strength), steps)
@@ -184,7 +197,9 @@ def run(sampler, spacing, pred, use_karras, steps, strength, mean, std):
             lam_t = torch.log(a_t) - torch.log(s_t)
             lam_s0 = torch.log(a_s0) - torch.log(s_s0)
             h = lam_t - lam_s0
-            if lower < 1 or i == steps - 1:
+            lower_final = i == steps - 1 and (opt["eaf"] or (opt["lof"] and steps < 15)
+                                              or opt["final"] == "zero")
+            if opt["order"] == 1 or lower < 1 or lower_final:
                 x = (s_t / s_s0) * x - (a_t * (torch.exp(-h) - 1.0)) * x0
             else:
                 a_s1, s_s1 = alpha_sigma(sigmas[i - 1])
@@ -194,7 +209,7 @@ def run(sampler, spacing, pred, use_karras, steps, strength, mean, std):
                 x = (s_t / s_s0) * x - (a_t * (torch.exp(-h) - 1.0)) * x0 \
                     - 0.5 * (a_t * (torch.exp(-h) - 1.0)) * d1
             prev_x0 = x0
-            lower = min(lower + 1, 2)
+            lower = min(lower + 1, opt["order"])
     return ts, sig, x
 
 
@@ -207,8 +222,18 @@ for sp in SPACINGS:
 CASES += [("euler", "leading", "epsilon", 1, 9, 0.8), ("euler", "trailing", "epsilon", 0, 4, 1.0),
           ("lcm", "leading", "epsilon", 0, 6, 0.7), ("lcm", "trailing", "v_prediction", 0, 4, 1.0),
           ("euler", "leading", "sample", 0, 5, 0.6), ("ddim", "trailing", "sample", 0, 5, 0.6),
-          ("dpm++2m", "trailing", "sample", 0, 5, 0.6), ("lcm", "leading", "sample", 0, 4, 0.5),
-          ("euler_a", "trailing", "sample", 0, 4, 0.5)]
+          ("dpm++2m", "trailing", "sample", 0, 5, 0.6), ("lcm", "leading", "sample", 0, 4, 0.5)]
+# (diffusers' Euler ancestral raises NotImplementedError for sample prediction: no case)
+# scheduler_config keys beyond the defaults: (case, options)
+OPT_CASES = [
+    (("dpm++2m", "trailing", "epsilon", 0, 8, 0.7), {"final": "sigma_min"}),
+    (("dpm++2m", "leading", "epsilon", 0, 16, 0.9), {"final": "sigma_min"}),
+    (("dpm++2m", "leading", "v_prediction", 0, 16, 0.9), {"final": "sigma_min", "lof": 0}),
+    (("dpm++2m", "linspace", "epsilon", 0, 16, 0.9), {"final": "sigma_min", "eaf": 1}),
+    (("dpm++2m", "trailing", "epsilon", 0, 8, 0.7), {"order": 1}),
+    (("dpm++2m", "leading", "epsilon", 1, 8, 1.0), {"smin": 0.1, "smax": 10.0}),
+    (("euler", "leading", "epsilon", 1, 9, 0.8), {"smin": 0.05, "smax": 8.0}),
+]
 
 
 def main():
@@ -216,16 +241,21 @@ def main():
     mean = torch.randn(SHAPE, generator=gen) * 2.0
     std = torch.rand(SHAPE, generator=gen) * 0.5 + 0.1
     t = {"mean": mean, "std": std, "alphas_cumprod": AC}
-    for ci, (smp, sp, pr, kar, steps, strength) in enumerate(CASES):
-        ts, sig, x = run(smp, sp, pr, kar, steps, strength, mean, std)
+    cases = [(c, DEFAULT_OPT) for c in CASES] + [(c, {**DEFAULT_OPT, **o}) for c, o in OPT_CASES]
+    for ci, ((smp, sp, pr, kar, steps, strength), opt) in enumerate(cases):
+        ts, sig, x = run(smp, sp, pr, kar, steps, strength, mean, std, opt)
         name = f"c{ci}"
+        if opt != DEFAULT_OPT:
+            t[f"{name}.opt"] = np.array([opt["order"], opt["final"] == "sigma_min", opt["lof"],
+                                         opt["eaf"], opt["smin"] or 0.0, opt["smax"] or 0.0],
+                                        dtype=np.float32)
         t[f"{name}.cfg"] = np.array([SAMPLERS.index(smp), SPACINGS.index(sp), PREDS.index(pr),
                                      kar, steps, round(strength * 1000)], dtype=np.int32)
         t[f"{name}.ts"] = np.asarray(ts, dtype=np.float32)
         if sig is not None:
             t[f"{name}.sig"] = sig
         t[f"{name}.out"] = x
-    t["ncases"] = np.array([len(CASES)], dtype=np.int32)
+    t["ncases"] = np.array([len(cases)], dtype=np.int32)
     save_safetensors(os.path.join(OUT, "sampler.safetensors"), t)
 
 

@@ -36,7 +36,8 @@ const char *const vg_sd_usage_text =
     "    --steps N --cfg F --sampler euler|euler_a|ddim|dpm++2m|lcm --schedule default|karras\n"
     "    --spacing leading|trailing|linspace --seed N --size WxH (processing size)\n"
     "    --vae P --taesd_encoder P --taesd_decoder P --tokenizer P --prediction epsilon|v\n"
-    "    --clip_skip N --threads N -v\n";
+    "    --clip_skip N --vae_tile N (0 auto: tiles above 512x512, -1 off, N px tiles)\n"
+    "    --threads N -v\n";
 
 static void log_stderr(void *cookie, int level, const char *fmt, va_list ap)
 {
@@ -159,10 +160,10 @@ int vg_cmd_info(int argc, char **argv)
            m->family == VG_SD_FAMILY_SD1 ? "SD1" : "SD2", uc->cross_attention_dim,
            uc->use_linear_projection ? "linear" : "conv");
     printf("layout: %s\n", m->single_file ? "single file (original)" : "diffusers folder");
-    printf("prediction: %s\n", m->sched.prediction == VG_PRED_V ? "v"
-                               : m->sched.prediction == VG_PRED_SAMPLE ? "sample" : "epsilon");
-    printf("spacing: %s\n", m->sched.spacing == VG_SPACING_LEADING ? "leading"
-                            : m->sched.spacing == VG_SPACING_TRAILING ? "trailing" : "linspace");
+    printf("prediction: %s (%s)\n", m->sched.prediction == VG_PRED_V ? "v"
+           : m->sched.prediction == VG_PRED_SAMPLE ? "sample" : "epsilon", m->pred_from);
+    printf("spacing: %s (%s)\n", m->sched.spacing == VG_SPACING_LEADING ? "leading"
+           : m->sched.spacing == VG_SPACING_TRAILING ? "trailing" : "linspace", m->spacing_from);
     printf("default sampler: %s\n", vg_sampler_name(m->default_sampler));
     printf("unet blocks:");
     for (int i = 0; i < uc->n_blocks; i++)
@@ -598,7 +599,8 @@ int vg_cmd_img2img(int argc, char **argv)
         } else if (!strcmp(k, "cfg")) {
             if (parse_float(v, &s.cfg) < 0)
                 return sd_usage("--cfg: not a number: '%s'", v);
-        } else if (!strcmp(k, "steps") || !strcmp(k, "clip_skip") || !strcmp(k, "threads")) {
+        } else if (!strcmp(k, "steps") || !strcmp(k, "clip_skip") || !strcmp(k, "threads") ||
+                   !strcmp(k, "vae_tile")) {
             long n = strtol(v, &end, 10);
             if (*end || end == v || n < -1000000 || n > 1000000)
                 return sd_usage("not an integer: '%s'", v);
@@ -606,6 +608,8 @@ int vg_cmd_img2img(int argc, char **argv)
                 s.steps = (int)n;
             else if (!strcmp(k, "clip_skip"))
                 s.clip_skip = (int)n;
+            else if (!strcmp(k, "vae_tile"))
+                s.vae_tile = (int)n;
             else
                 threads = (int)n;
         } else if (!strcmp(k, "seed")) {
