@@ -51,23 +51,34 @@ $(B)/pkgconfig/visgen.pc: Makefile $(wildcard config.mak)
 	printf 'prefix=%s\nincludedir=%s/include\nlibdir=%s/$(B)/lib\n\nName: visgen\nDescription: generative video processing library\nVersion: 0.1.0\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lvisgen $(DEPS_LIBS)\n' \
 	  "$(TOP)" "$(TOP)" "$(TOP)" > $@
 
-$(B)/bin/visgen: $(TOOL_SRCS) $(LIBVISGEN)
+# FFmpeg's libraries (Debian's -dev packages) decode and encode pictures and
+# videos for the tool and the tests; libvisgen itself does not link them.
+AV_PKGS   := libavformat libavcodec libswscale libavutil
+AV_CFLAGS := $(shell pkg-config --cflags $(AV_PKGS) 2>/dev/null)
+AV_LIBS   := $(shell pkg-config --libs $(AV_PKGS) 2>/dev/null)
+
+$(B)/bin/visgen: $(TOOL_SRCS) $(wildcard tools/visgen/*.h) $(LIBVISGEN)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $(TOOL_SRCS) $(LIBVISGEN) $(DEPS_LIBS) -o $@
+	$(CC) $(CFLAGS) $(AV_CFLAGS) $(LDFLAGS) $(TOOL_SRCS) $(LIBVISGEN) $(AV_LIBS) $(DEPS_LIBS) -o $@
 
 # ---------------------------------------------------------------- unit tests
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
-$(B)/tests/check_%: tests/check_%.c $(TEST_COMMON) $(LIBVISGEN)
+# tests/common/vgt_image.c reads pictures with the tool's decoder (media.c).
+TEST_MEDIA := tools/visgen/media.c
+
+$(B)/tests/check_%: tests/check_%.c $(TEST_COMMON) $(TEST_MEDIA) $(LIBVISGEN)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $(CHECK_CFLAGS) -DVG_SHARED_DATA='"$(TOP)/../shared/data"' \
-	  -DVG_TOP='"$(TOP)"' $< $(TEST_COMMON) $(LIBVISGEN) $(CHECK_LIBS) $(DEPS_LIBS) -o $@
+	$(CC) $(CFLAGS) $(AV_CFLAGS) $(LDFLAGS) $(CHECK_CFLAGS) -DVG_SHARED_DATA='"$(TOP)/../shared/data"' \
+	  -DVG_TOP='"$(TOP)"' $< $(TEST_COMMON) $(TEST_MEDIA) $(LIBVISGEN) $(CHECK_LIBS) $(AV_LIBS) \
+	  $(DEPS_LIBS) -o $@
 
 # Header test: every public header compiles on its own.
-$(B)/tests/header_test.o: include/visgen/visgen.h
+$(B)/tests/header_test.o: $(wildcard include/visgen/*.h)
 	@mkdir -p $(dir $@)
-	echo '#include "visgen/visgen.h"' | $(CC) -std=c99 -Wall -Werror -Iinclude -x c -c - -o $@
+	for h in $(notdir $^); do echo "#include \"visgen/$$h\"" | \
+	  $(CC) -std=c99 -Wall -Werror -Iinclude -x c -c - -o $@ || exit 1; done
 
 unit-tests: $(TEST_BINS) $(B)/tests/header_test.o
 
@@ -103,7 +114,7 @@ install: all models
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/visgen \
 	  $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/visgen
 	install -m 644 $(LIBVISGEN) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 include/visgen/visgen.h $(DESTDIR)$(PREFIX)/include/visgen/
+	install -m 644 include/visgen/*.h $(DESTDIR)$(PREFIX)/include/visgen/
 	$(if $(TOOL_SRCS),install -m 755 $(B)/bin/visgen $(DESTDIR)$(PREFIX)/bin/)
 	cp -r $(B)/models $(DESTDIR)$(PREFIX)/share/visgen/
 	printf 'prefix=%s\nincludedir=$${prefix}/include\nlibdir=$${prefix}/lib\n\nName: visgen\nDescription: generative video processing library\nVersion: 0.1.0\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lvisgen $(DEPS_LIBS)\n' \

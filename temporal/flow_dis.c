@@ -1,19 +1,18 @@
 /*
  * Dense Inverse Search optical flow, written from Kroeger et al., ECCV 2016
- * (see temporal/flow.h). Default parameters follow the paper's operating
- * points as OpenCV's DISOpticalFlow presets do (patch 8 / stride 4 / 12 and
- * 16 LK iterations for ULTRAFAST and FAST from scale 2, patch 12 / stride 8 /
- * 25 iterations from scale 1 for MEDIUM; refinement alpha 20, gamma 10,
- * delta 5, 5 fixed-point iterations).
+ * (see temporal/flow.h). The refinement constants are the paper's (alpha
+ * 20, gamma 10, delta 5); the presets were chosen by measurement, see
+ * vg_flow_default_params().
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "include/visgen/visgen.h"
-#include "temporal/flow.h"
+#include "temporal/flow_int.h"
 
 void vg_flow_default_params(VgFlowParams *p, int preset)
 {
@@ -27,57 +26,56 @@ void vg_flow_default_params(VgFlowParams *p, int preset)
     p->var_zeta = 0.1f;
     p->mean_norm = 1;
     p->spatial_prop = 1;
+    p->threads = VG_FLOW_THREADS_DEFAULT;
+    p->patch_size = 8;
+    p->var_iter = 0;
+    /* Measured (bench/flow, Middlebury and a 1280x720 synthetic pair): the
+     * patch search one scale finer buys more EPE per millisecond than the
+     * variational refinement, and a few LK iterations converge since the
+     * steps are full Gauss-Newton ones; so no preset refines. */
     switch (preset) {
     case VG_FLOW_PRESET_ULTRAFAST:
-        p->finest_scale = 2; p->patch_size = 8; p->patch_stride = 4;
-        p->grad_descent_iter = 12; p->var_iter = 0;
+        p->finest_scale = 1; p->patch_stride = 8; p->grad_descent_iter = 4;
         break;
     case VG_FLOW_PRESET_MEDIUM:
-        p->finest_scale = 1; p->patch_size = 12; p->patch_stride = 8;
-        p->grad_descent_iter = 25; p->var_iter = 5;
+        p->finest_scale = 0; p->patch_size = 10; p->patch_stride = 4; p->grad_descent_iter = 4;
         break;
     default:
-        p->finest_scale = 2; p->patch_size = 8; p->patch_stride = 4;
-        p->grad_descent_iter = 16; p->var_iter = 5;
+        p->finest_scale = 0; p->patch_stride = 8; p->grad_descent_iter = 4;
         break;
     }
 }
 
-typedef struct Level {
-    int w, h;
-    float *mem;                  /* owns i0, i1, gx, gy (levels > 0) or gx, gy */
-    const float *i0, *i1;        /* [h, w] each (level 0: the input, row stride `stride`) */
-    float *gx, *gy;              /* [h, w] central-difference gradients of i0 (levels >= fs) */
-} Level;
+static const char *const preset_names[] = { "ultrafast", "fast", "medium" };
 
-static inline int clampi(int x, int lo, int hi) { return x < lo ? lo : x > hi ? hi : x; }
-
-/* Bilinear sample of img [h, w] at (x, y), coordinates clamped to the image. */
-static inline float sample(const float *img, int w, int h, float x, float y)
+int vg_flow_preset_from_name(const char *name)
 {
-    x = x >= 0.f ? (x <= (float)(w - 1) ? x : (float)(w - 1)) : 0.f; /* NaN -> 0 */
-    y = y >= 0.f ? (y <= (float)(h - 1) ? y : (float)(h - 1)) : 0.f;
-    int x0 = (int)x, y0 = (int)y;
-    int x1 = x0 + 1 < w ? x0 + 1 : x0, y1 = y0 + 1 < h ? y0 + 1 : y0;
-    float fx = x - x0, fy = y - y0;
-    const float *r0 = img + (size_t)y0 * w, *r1 = img + (size_t)y1 * w;
-    float a = r0[x0] + fx * (r0[x1] - r0[x0]);
-    float b = r1[x0] + fx * (r1[x1] - r1[x0]);
-    return a + fy * (b - a);
+    for (int k = 0; name && k < 3; k++)
+        if (!strcmp(name, preset_names[k]))
+            return k;
+    return -1;
+}
+
+const char *vg_flow_preset_name(int preset)
+{
+    return preset >= 0 && preset < 3 ? preset_names[preset] : NULL;
 }
 
 /* Scharr gradients (3-10-3 smoothing across the central difference,
  * normalised to unit slope), borders replicated. */
 static void gradients(const float *img, int w, int h, float *gx, float *gy)
 {
+    const VgFlowDsp *dsp = vg_flow_dsp();
     for (int y = 0; y < h; y++) {
         const float *r = img + (size_t)y * w;
         const float *ru = img + (size_t)(y > 0 ? y - 1 : y) * w;
         const float *rd = img + (size_t)(y < h - 1 ? y + 1 : y) * w;
-        for (int x = 0; x < w; x++) {
+        float *ox = gx + (size_t)y * w, *oy = gy + (size_t)y * w;
+        dsp->scharr_row(ru, r, rd, ox, oy, w);
+        for (int x = 0; x < w; x += w - 1 > 0 ? w - 1 : 1) {
             int xl = x > 0 ? x - 1 : x, xr = x < w - 1 ? x + 1 : x;
-            gx[(size_t)y * w + x] = (3.f * (ru[xr] - ru[xl] + rd[xr] - rd[xl]) + 10.f * (r[xr] - r[xl])) * (1.f / 32.f);
-            gy[(size_t)y * w + x] = (3.f * (rd[xl] - ru[xl] + rd[xr] - ru[xr]) + 10.f * (rd[x] - ru[x])) * (1.f / 32.f);
+            ox[x] = (3.f * (ru[xr] - ru[xl] + rd[xr] - rd[xl]) + 10.f * (r[xr] - r[xl])) * (1.f / 32.f);
+            oy[x] = (3.f * (rd[xl] - ru[xl] + rd[xr] - ru[xr]) + 10.f * (rd[x] - ru[x])) * (1.f / 32.f);
         }
     }
 }
@@ -85,274 +83,208 @@ static void gradients(const float *img, int w, int h, float *gx, float *gy)
 /* dst [sw/2, sh/2] = 2x2 box average of src [sh, sw] (area downscale). */
 static void downscale(const float *src, ptrdiff_t sw, int dw, int dh, float *dst)
 {
-    for (int y = 0; y < dh; y++) {
-        const float *a = src + (size_t)(2 * y) * sw, *b = a + sw;
-        for (int x = 0; x < dw; x++)
-            dst[(size_t)y * dw + x] = 0.25f * (a[2 * x] + a[2 * x + 1] + b[2 * x] + b[2 * x + 1]);
-    }
+    const VgFlowDsp *dsp = vg_flow_dsp();
+    for (int y = 0; y < dh; y++)
+        dsp->down2_row(src + (size_t)(2 * y) * sw, src + (size_t)(2 * y + 1) * sw,
+                       dst + (size_t)y * dw, dw);
 }
 
 /* Upsample a flow field by 2^k: dst [dh, dw] from src [sh, sw], pixel centres
  * aligned as the box pyramid places them, displacements scaled by 2^k.
- * Returns VG_ERR(ENOMEM) or 0. */
-static int upsample_flow(const float *su, const float *sv, int sw, int sh, int k,
-                         float *du, float *dv, int dw, int dh)
+ * Separable, horizontal first: each source row is widened once (the only
+ * scalar part, 1/2^k of the output), then every output row is a vector blend
+ * of two widened rows. tmp: 4 dw + 3 dw floats. */
+static void upsample_rows(const float *su, const float *sv, int sw, int sh, int k,
+                          float *du, float *dv, int dw, int dh, int ya, int yb, float *tmp)
 {
+    const VgFlowDsp *dsp = vg_flow_dsp();
     float f = (float)(1 << k), inv = 1.f / f;
-    int *xi = malloc(sizeof(int) * (size_t)dw * 2);
-    float *xf = malloc(sizeof(float) * (size_t)dw);
-    if (!xi || !xf) {
-        free(xi); free(xf);
-        return VG_ERR(ENOMEM);
-    }
+    float *wide[2][2] = { { tmp, tmp + dw }, { tmp + 2 * dw, tmp + 3 * dw } }; /* [row][channel] */
+    int have[2] = { -1, -1 };
+    int *xi = (int *)(tmp + 4 * dw);
+    float *xf = tmp + 6 * dw;
     for (int x = 0; x < dw; x++) {
         float sx = (x + 0.5f) * inv - 0.5f;
         sx = sx < 0.f ? 0.f : sx > (float)(sw - 1) ? (float)(sw - 1) : sx;
         int x0 = (int)sx;
         xi[2 * x] = x0;
         xi[2 * x + 1] = x0 + 1 < sw ? x0 + 1 : x0;
-        xf[x] = f * (sx - x0);
+        xf[x] = sx - x0;
     }
-    for (int y = 0; y < dh; y++) {
+    for (int y = ya; y < yb; y++) {
         float sy = (y + 0.5f) * inv - 0.5f;
         sy = sy < 0.f ? 0.f : sy > (float)(sh - 1) ? (float)(sh - 1) : sy;
         int y0 = (int)sy, y1 = y0 + 1 < sh ? y0 + 1 : y0;
         float fy = sy - y0;
-        for (int c = 0; c < 2; c++) {
-            const float *s = c ? sv : su;
-            const float *r0 = s + (size_t)y0 * sw, *r1 = s + (size_t)y1 * sw;
-            float *o = (c ? dv : du) + (size_t)y * dw;
-            for (int x = 0; x < dw; x++) {
-                int x0 = xi[2 * x], x1 = xi[2 * x + 1];
-                /* f * bilinear, with f folded into the weights */
-                float a0 = f * r0[x0] + xf[x] * (r0[x1] - r0[x0]);
-                float a1 = f * r1[x0] + xf[x] * (r1[x1] - r1[x0]);
-                o[x] = a0 + fy * (a1 - a0);
+        int need[2] = { y0, y1 };
+        for (int r = 0; r < 2; r++) {
+            int slot = have[0] == need[r] ? 0 : have[1] == need[r] ? 1 : -1;
+            if (slot < 0) {
+                /* the slot not holding the other needed row */
+                slot = have[0] == need[1 - r] ? 1 : 0;
+                for (int c = 0; c < 2; c++) {
+                    const float *s = (c ? sv : su) + (size_t)need[r] * sw;
+                    float *o = wide[slot][c];
+                    for (int x = 0; x < dw; x++) {
+                        int x0 = xi[2 * x], x1 = xi[2 * x + 1];
+                        o[x] = s[x0] + xf[x] * (s[x1] - s[x0]);
+                    }
+                }
+                have[slot] = need[r];
             }
         }
+        int s0 = have[0] == y0 ? 0 : 1, s1 = have[0] == y1 ? 0 : 1;
+        dsp->lerp_row(wide[s0][0], wide[s1][0], fy, f, du + (size_t)y * dw, dw);
+        dsp->lerp_row(wide[s0][1], wide[s1][1], fy, f, dv + (size_t)y * dw, dw);
     }
-    free(xi); free(xf);
-    return 0;
 }
 
-/* ------------------------------------------------------------ patch search */
+typedef struct Up {
+    const float *su, *sv;
+    float *du, *dv, *tmp;   /* tmp: 7 dw floats per job */
+    int sw, sh, k, dw, dh, n;
+} Up;
 
-typedef struct PatchCtx {
-    const Level *L;
-    int ps, iters, mean_norm;
-    float *tmpl, *pgx, *pgy, *warp; /* [ps * ps] each */
-    float h11, h12, h22;            /* Hessian of the template patch */
-} PatchCtx;
-
-/* Template, gradients (mean-subtracted when mean_norm) and Hessian of the
- * i0 patch at (px, py). */
-static void patch_prepare(PatchCtx *c, int px, int py)
+static void up_job(void *ctx, int j)
 {
-    const Level *L = c->L;
-    int ps = c->ps, n = ps * ps;
-    double mt = 0, mx = 0, my = 0;
-    for (int y = 0; y < ps; y++)
-        for (int x = 0; x < ps; x++) {
-            size_t o = (size_t)(py + y) * L->w + px + x;
-            int k = y * ps + x;
-            c->tmpl[k] = L->i0[o];
-            c->pgx[k] = L->gx[o];
-            c->pgy[k] = L->gy[o];
-            mt += c->tmpl[k]; mx += c->pgx[k]; my += c->pgy[k];
-        }
-    if (c->mean_norm) {
-        float a = (float)(mt / n), bx = (float)(mx / n), by = (float)(my / n);
-        for (int k = 0; k < n; k++) {
-            c->tmpl[k] -= a; c->pgx[k] -= bx; c->pgy[k] -= by;
-        }
-    }
-    double h11 = 0, h12 = 0, h22 = 0;
-    for (int k = 0; k < n; k++) {
-        h11 += c->pgx[k] * c->pgx[k];
-        h12 += c->pgx[k] * c->pgy[k];
-        h22 += c->pgy[k] * c->pgy[k];
-    }
-    c->h11 = (float)h11 + 1e-3f * n; /* keeps flat patches invertible */
-    c->h12 = (float)h12;
-    c->h22 = (float)h22 + 1e-3f * n;
+    const Up *a = ctx;
+    int ya = (int)((long)a->dh * j / a->n), yb = (int)((long)a->dh * (j + 1) / a->n);
+    upsample_rows(a->su, a->sv, a->sw, a->sh, a->k, a->du, a->dv, a->dw, a->dh, ya, yb,
+                  a->tmp + (size_t)7 * a->dw * j);
 }
 
-/* Samples i1 on the patch displaced by (u, v) into c->warp (mean-subtracted
- * when mean_norm); returns the SSD to the template. */
-static float patch_warp(PatchCtx *c, int px, int py, float u, float v)
+/* upsample_rows over all rows, in `jobs` row stripes (tmp: 7 dw floats each) */
+static void upsample_flow(const float *su, const float *sv, int sw, int sh, int k, float *du,
+                          float *dv, int dw, int dh, float *tmp, int jobs)
 {
-    const Level *L = c->L;
-    int ps = c->ps, n = ps * ps, w = L->w, h = L->h;
-    float bx = px + u, by = py + v;
-    /* outside the image every sample is a clamped border one: bound the
-     * position so that the integer conversion below stays defined */
-    bx = bx > -(float)ps - 2.f ? bx : -(float)ps - 2.f;
-    bx = bx < (float)w + 2.f ? bx : (float)w + 2.f;
-    by = by > -(float)ps - 2.f ? by : -(float)ps - 2.f;
-    by = by < (float)h + 2.f ? by : (float)h + 2.f;
-    int ix = (int)floorf(bx), iy = (int)floorf(by);
-    float fx = bx - ix, fy = by - iy;
-    double m = 0;
-    for (int y = 0; y < ps; y++) {
-        int y0 = clampi(iy + y, 0, h - 1), y1 = clampi(iy + y + 1, 0, h - 1);
-        const float *r0 = L->i1 + (size_t)y0 * w, *r1 = L->i1 + (size_t)y1 * w;
-        float *o = c->warp + y * ps;
-        if (ix >= 0 && ix + ps < w) {
-            for (int x = 0; x < ps; x++) {
-                int x0 = ix + x;
-                float a = r0[x0] + fx * (r0[x0 + 1] - r0[x0]);
-                float b = r1[x0] + fx * (r1[x0 + 1] - r1[x0]);
-                o[x] = a + fy * (b - a);
-                m += o[x];
+    Up a = { su, sv, du, dv, tmp, sw, sh, k, dw, dh, jobs };
+    vg_flow_parallel(jobs, jobs, up_job, &a);
+}
+
+/* Pads src [h, w] by `pad` replicated pixels on every side into dst (row
+ * stride w + 2 pad). */
+static void pad_replicate(const float *src, int w, int h, int pad, float *dst)
+{
+    ptrdiff_t sp = w + 2 * pad;
+    for (int y = -pad; y < h + pad; y++) {
+        const float *r = src + (size_t)(y < 0 ? 0 : y >= h ? h - 1 : y) * w;
+        float *o = dst + (size_t)(y + pad) * sp;
+        for (int x = 0; x < pad; x++) {
+            o[x] = r[0];
+            o[pad + w + x] = r[w - 1];
+        }
+        memcpy(o + pad, r, sizeof(float) * w);
+    }
+}
+
+typedef struct Pyr {
+    VgFlowLevel *lv;
+    int cs, fs, w, h;
+    ptrdiff_t stride;
+    const float *i0, *i1, *init_u, *init_v;
+} Pyr;
+
+/* job 0: the i0 pyramid and its gradients; 1: the i1 pyramid and its padded
+ * copies; 2: the guess at every used scale (box-averaged, displacements
+ * divided by 2^l) */
+static void pyramid_job(void *ctx, int k)
+{
+    Pyr *P = ctx;
+    for (int l = 0; l <= P->cs; l++) {
+        VgFlowLevel *L = &P->lv[l];
+        int used = l >= P->fs;
+        if (k < 2) {
+            const float *src = k ? P->i1 : P->i0;
+            float *dst = (float *)(k ? L->i1 : L->i0);
+            if (dst != src) {
+                if (l == 0) {
+                    for (int y = 0; y < P->h; y++)
+                        memcpy(dst + (size_t)y * P->w, src + (size_t)y * P->stride,
+                               sizeof(float) * P->w);
+                } else {
+                    const VgFlowLevel *F = &P->lv[l - 1];
+                    ptrdiff_t ss = F->i0 == P->i0 ? P->stride : F->w;
+                    downscale(k ? F->i1 : F->i0, ss, L->w, L->h, dst);
+                }
             }
+            if (used && k == 0)
+                gradients(L->i0, L->w, L->h, (float *)L->gx, (float *)L->gy);
+            if (used && k == 1)
+                pad_replicate(L->i1, L->w, L->h, L->pad,
+                              (float *)L->i1p - (size_t)L->pad * L->sp - L->pad);
+            continue;
+        }
+        if (!used)
+            continue;
+        float *iu = (float *)L->iu, *iv = (float *)L->iv;
+        const VgFlowLevel *F = l > 0 ? &P->lv[l - 1] : NULL;
+        if (!F || !F->iu) {
+            /* from full resolution in one box of 2^l x 2^l */
+            int f = 1 << l;
+            float s = 1.f / ((float)f * f * f);
+            for (int y = 0; y < L->h; y++)
+                for (int x = 0; x < L->w; x++) {
+                    float a = 0, b = 0;
+                    for (int yy = y * f; yy < y * f + f; yy++)
+                        for (int xx = x * f; xx < x * f + f; xx++) {
+                            a += P->init_u[(size_t)yy * P->w + xx];
+                            b += P->init_v[(size_t)yy * P->w + xx];
+                        }
+                    iu[(size_t)y * L->w + x] = a * s;
+                    iv[(size_t)y * L->w + x] = b * s;
+                }
         } else {
-            for (int x = 0; x < ps; x++) {
-                int x0 = clampi(ix + x, 0, w - 1), x1 = clampi(ix + x + 1, 0, w - 1);
-                float a = r0[x0] + fx * (r0[x1] - r0[x0]);
-                float b = r1[x0] + fx * (r1[x1] - r1[x0]);
-                o[x] = a + fy * (b - a);
-                m += o[x];
+            downscale(F->iu, F->w, L->w, L->h, iu);
+            downscale(F->iv, F->w, L->w, L->h, iv);
+            for (size_t o = 0; o < (size_t)L->w * L->h; o++) {
+                iu[o] *= 0.5f;
+                iv[o] *= 0.5f;
             }
         }
     }
-    float mean = c->mean_norm ? (float)(m / n) : 0.f;
-    double ssd = 0;
-    for (int k = 0; k < n; k++) {
-        c->warp[k] -= mean;
-        float d = c->warp[k] - c->tmpl[k];
-        ssd += d * d;
-    }
-    return (float)ssd;
 }
 
-/* Inverse-compositional Lucas-Kanade from (*u, *v); keeps the start when the
- * result is worse or wandered off by more than a patch size. */
-static void patch_lk(PatchCtx *c, int px, int py, float *u, float *v, float ssd0)
-{
-    int ps = c->ps, n = ps * ps;
-    float u0 = *u, v0 = *v, uu = u0, vv = v0;
-    float det = c->h11 * c->h22 - c->h12 * c->h12;
-    float i11 = c->h22 / det, i12 = -c->h12 / det, i22 = c->h11 / det;
-    float ssd = ssd0;
-    for (int it = 0; it < c->iters; it++) {
-        if (it > 0)
-            ssd = patch_warp(c, px, py, uu, vv);
-        (void)ssd;
-        float b1 = 0, b2 = 0;
-        for (int k = 0; k < n; k++) {
-            float r = c->warp[k] - c->tmpl[k];
-            b1 += c->pgx[k] * r;
-            b2 += c->pgy[k] * r;
-        }
-        float dx = i11 * b1 + i12 * b2, dy = i12 * b1 + i22 * b2;
-        uu -= dx;
-        vv -= dy;
-        if (dx * dx + dy * dy < 1e-4f)
-            break;
-    }
-    float du = uu - u0, dv = vv - v0;
-    if (du * du + dv * dv > (float)(ps * ps) || !isfinite(uu) || !isfinite(vv))
-        return;
-    if (patch_warp(c, px, py, uu, vv) > ssd0)
-        return;
-    *u = uu;
-    *v = vv;
-}
-
-/* Grid positions along an axis of length len: 0, s, 2s, ... and a last patch
- * flush with the end so that every pixel is covered. Returns the count. */
-static int grid_positions(int len, int ps, int st, int *pos)
-{
-    int n = 0;
-    for (int p = 0; p + ps <= len; p += st)
-        pos[n++] = p;
-    if (n == 0 || pos[n - 1] + ps < len)
-        pos[n++] = len - ps;
-    return n;
-}
-
-/* One scale: patch search initialised from the dense (U, V) (level size),
- * then densification back into (U, V). */
-static int patch_scale(const Level *L, const VgFlowParams *p, int ps, float *U, float *V)
-{
-    int w = L->w, h = L->h, st = p->patch_stride < 1 ? 1 : p->patch_stride;
-    if (st > ps)
-        st = ps;
-    int *xs = malloc(sizeof(int) * (size_t)(w / st + 2));
-    int *ys = malloc(sizeof(int) * (size_t)(h / st + 2));
-    float *buf = malloc(sizeof(float) * (size_t)ps * ps * 4);
-    int nx = 0, ny = 0;
-    float *pu = NULL, *pv = NULL, *acc = NULL;
-    int ret = VG_ERR(ENOMEM);
-    if (!xs || !ys || !buf)
-        goto end;
-    nx = grid_positions(w, ps, st, xs);
-    ny = grid_positions(h, ps, st, ys);
-    pu = malloc(sizeof(float) * (size_t)nx * ny * 2);   // [ny, nx] u, then v
-    acc = calloc((size_t)w * h * 3, sizeof(float));      // [3, h, w] sum wu, wv, w
-    if (!pu || !acc)
-        goto end;
-    pv = pu + (size_t)nx * ny;
-
-    PatchCtx c = { .L = L, .ps = ps, .iters = p->grad_descent_iter, .mean_norm = p->mean_norm,
-                   .tmpl = buf, .pgx = buf + ps * ps, .pgy = buf + 2 * ps * ps,
-                   .warp = buf + 3 * ps * ps };
-    for (int j = 0; j < ny; j++)
-        for (int i = 0; i < nx; i++) {
-            int px = xs[i], py = ys[j];
-            size_t cidx = (size_t)(py + ps / 2) * w + px + ps / 2;
-            float u = U[cidx], v = V[cidx];
-            if (!isfinite(u) || !isfinite(v)) /* non-finite input pixels upstream */
-                u = v = 0.f;
-            patch_prepare(&c, px, py);
-            float best = patch_warp(&c, px, py, u, v);
-            if (p->spatial_prop) {
-                float cu[2], cv[2];
-                int nc = 0;
-                if (i > 0) { cu[nc] = pu[(size_t)j * nx + i - 1]; cv[nc++] = pv[(size_t)j * nx + i - 1]; }
-                if (j > 0) { cu[nc] = pu[(size_t)(j - 1) * nx + i]; cv[nc++] = pv[(size_t)(j - 1) * nx + i]; }
-                for (int k = 0; k < nc; k++) {
-                    float s = patch_warp(&c, px, py, cu[k], cv[k]);
-                    if (s < best) { best = s; u = cu[k]; v = cv[k]; }
-                }
-                patch_warp(&c, px, py, u, v); /* leave c.warp at the chosen start */
-            }
-            patch_lk(&c, px, py, &u, &v, best);
-            pu[(size_t)j * nx + i] = u;
-            pv[(size_t)j * nx + i] = v;
-        }
-
-    /* densification: each patch votes for its pixels with 1/max(1, |I1(x+u)-I0(x)|) */
-    float *au = acc, *av = acc + (size_t)w * h, *aw = acc + (size_t)2 * w * h;
-    for (int j = 0; j < ny; j++)
-        for (int i = 0; i < nx; i++) {
-            int px = xs[i], py = ys[j];
-            float u = pu[(size_t)j * nx + i], v = pv[(size_t)j * nx + i];
-            for (int y = py; y < py + ps; y++)
-                for (int x = px; x < px + ps; x++) {
-                    size_t o = (size_t)y * w + x;
-                    float d = fabsf(sample(L->i1, w, h, x + u, y + v) - L->i0[o]);
-                    float wt = 1.f / (d > 1.f ? d : 1.f);
-                    au[o] += wt * u;
-                    av[o] += wt * v;
-                    aw[o] += wt;
-                }
-        }
-    for (size_t o = 0; o < (size_t)w * h; o++) {
-        U[o] = au[o] / aw[o];
-        V[o] = av[o] / aw[o];
-    }
-    ret = 0;
-end:
-    free(xs); free(ys); free(buf); free(pu); free(acc);
-    return ret;
-}
-
-int vg_flow_variational(const float *i0, const float *i1, int w, int h,
-                        const VgFlowParams *p, float *U, float *V);
+/* vg_flow_dis() has no context argument, yet fresh buffers cost more than
+ * the flow itself at full resolution (page faults: 13 vs 5 ms for FAST at
+ * 584x388). So it borrows one process-wide context when no other call holds
+ * it; it is kept until exit (reachable, sized by the largest frame seen). */
+static VgFlowCtx *shared_ctx;
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int vg_flow_dis(const float *i0, const float *i1, int w, int h, ptrdiff_t stride,
                 const VgFlowParams *pp, float *u, float *v)
+{
+    if (pthread_mutex_trylock(&shared_lock))
+        return vg_flow_dis2(NULL, i0, i1, w, h, stride, pp, NULL, NULL, u, v);
+    if (!shared_ctx)
+        vg_flow_ctx_open(&shared_ctx);   /* on failure: temporary buffers below */
+    int ret = vg_flow_dis2(shared_ctx, i0, i1, w, h, stride, pp, NULL, NULL, u, v);
+    pthread_mutex_unlock(&shared_lock);
+    return ret;
+}
+
+static int dis(VgFlowCtx *c, const float *i0, const float *i1, int w, int h, ptrdiff_t stride,
+               const VgFlowParams *pp, const float *init_u, const float *init_v, float *u, float *v);
+
+int vg_flow_dis2(VgFlowCtx *ctx, const float *i0, const float *i1, int w, int h, ptrdiff_t stride,
+                 const VgFlowParams *p, const float *init_u, const float *init_v,
+                 float *u, float *v)
+{
+    VgFlowCtx *tmp = NULL;
+    if (!ctx) {
+        int ret = vg_flow_ctx_open(&tmp);
+        if (ret < 0)
+            return ret;
+        ctx = tmp;
+    }
+    vg_flow_scratch_reset(ctx);
+    int ret = dis(ctx, i0, i1, w, h, stride, p, init_u, init_v, u, v);
+    vg_flow_ctx_close(&tmp);
+    return ret;
+}
+
+static int dis(VgFlowCtx *c, const float *i0, const float *i1, int w, int h, ptrdiff_t stride,
+               const VgFlowParams *pp, const float *init_u, const float *init_v, float *u, float *v)
 {
     VgFlowParams def;
     if (!pp) {
@@ -360,7 +292,8 @@ int vg_flow_dis(const float *i0, const float *i1, int w, int h, ptrdiff_t stride
         pp = &def;
     }
     if (!i0 || !i1 || !u || !v || w < 2 || h < 2 || stride < w || pp->patch_size < 2 ||
-        pp->finest_scale < 0 || pp->grad_descent_iter < 0 || pp->var_iter < 0)
+        pp->finest_scale < 0 || pp->grad_descent_iter < 0 || pp->var_iter < 0 ||
+        pp->threads < 0 || !init_u != !init_v)
         return VG_ERR(EINVAL);
     VgFlowParams p = *pp;
     int ps = p.patch_size;
@@ -381,77 +314,80 @@ int vg_flow_dis(const float *i0, const float *i1, int w, int h, ptrdiff_t stride
     if (cs > maxl) cs = maxl;
     if (cs < 0) cs = 0;
     int fs = p.finest_scale > cs ? cs : p.finest_scale;
+    int pad = ps + 2;
+    int threads = p.threads > 0 ? p.threads : VG_FLOW_THREADS_DEFAULT;
 
-    Level lv[17];
+    VgFlowLevel lv[17];
     memset(lv, 0, sizeof(lv));
     int ret = VG_ERR(ENOMEM);
     float *U = NULL, *V = NULL, *U2 = NULL, *V2 = NULL;
-    /* level 0 is the input itself; the patch search and refinement only
-     * run on levels >= fs, which need packed rows */
-    int copy0 = fs == 0 && stride != w;
+    /* buffers first, then the pyramids of i0 (with gradients) and i1 (with
+     * its padded copy) and of the guess as independent jobs */
+    Pyr py = { .lv = lv, .cs = cs, .fs = fs, .w = w, .h = h, .stride = stride,
+               .i0 = i0, .i1 = i1, .init_u = init_u, .init_v = init_v };
     for (int l = 0; l <= cs; l++) {
-        Level *L = &lv[l];
+        VgFlowLevel *L = &lv[l];
         L->w = w >> l;
         L->h = h >> l;
         size_t n = (size_t)L->w * L->h;
-        int own = l > 0 || copy0;
-        int grads = l >= fs;
-        L->mem = malloc(sizeof(float) * n * (2 * own + 2 * grads) + 1);   // [k, h, w]
-        if (!L->mem)
+        int used = l >= fs;
+        /* level 0 is the input itself unless the search runs on it, which
+         * needs packed rows */
+        int own = l > 0 || (used && stride != w);
+        L->pad = pad;
+        L->sp = L->w + 2 * pad;
+        size_t npad = (size_t)L->sp * (L->h + 2 * pad) + 16;   /* + over-read slack */
+        size_t tot = n * (2 * own + 2 * used + 2 * (used && init_u)) + npad * used + 1;
+        float *m = vg_flow_scratch(c, sizeof(float) * tot);   // [k, h, w] planes, then the padded i1
+        if (!m)
             goto end;
-        float *m = L->mem;
-        if (own) {
-            float *a = m, *b = m + n;
-            if (l == 0) {
-                for (int y = 0; y < h; y++) {
-                    memcpy(a + (size_t)y * w, i0 + (size_t)y * stride, sizeof(float) * w);
-                    memcpy(b + (size_t)y * w, i1 + (size_t)y * stride, sizeof(float) * w);
-                }
-            } else {
-                ptrdiff_t ss = l == 1 && !copy0 ? stride : lv[l - 1].w;
-                downscale(lv[l - 1].i0, ss, L->w, L->h, a);
-                downscale(lv[l - 1].i1, ss, L->w, L->h, b);
-            }
-            L->i0 = a;
-            L->i1 = b;
+        L->i0 = own ? m : i0;
+        L->i1 = own ? m + n : i1;
+        m += 2 * n * own;
+        if (!used)
+            continue;
+        L->gx = m;
+        L->gy = m + n;
+        m += 2 * n;
+        if (init_u) {
+            L->iu = m;
+            L->iv = m + n;
             m += 2 * n;
-        } else {
-            L->i0 = i0;
-            L->i1 = i1;
         }
-        if (grads) {
-            L->gx = m;
-            L->gy = m + n;
-            gradients(L->i0, L->w, L->h, L->gx, L->gy);
-        }
+        L->i1p = m + (size_t)pad * L->sp + pad;
     }
+    vg_flow_parallel(w * h >= VG_FLOW_PAR_MIN ? threads : 1, init_u ? 3 : 2, pyramid_job, &py);
 
     size_t nmax = (size_t)lv[fs].w * lv[fs].h;
-    U = calloc(nmax, sizeof(float));
-    V = calloc(nmax, sizeof(float));
-    U2 = malloc(sizeof(float) * nmax);
-    V2 = malloc(sizeof(float) * nmax);
-    if (!U || !V || !U2 || !V2)
+    U = vg_flow_scratch(c, sizeof(float) * nmax);
+    V = vg_flow_scratch(c, sizeof(float) * nmax);
+    U2 = vg_flow_scratch(c, sizeof(float) * nmax);
+    V2 = vg_flow_scratch(c, sizeof(float) * nmax);
+    float *tmp = vg_flow_scratch(c, sizeof(float) * 7 * (size_t)w * threads);
+    if (!U || !V || !U2 || !V2 || !tmp)
         goto end;
+    memset(U, 0, sizeof(float) * (size_t)lv[cs].w * lv[cs].h);
+    memset(V, 0, sizeof(float) * (size_t)lv[cs].w * lv[cs].h);
     for (int l = cs; l >= fs; l--) {
-        const Level *L = &lv[l];
+        const VgFlowLevel *L = &lv[l];
         if (l < cs) {
-            const Level *C = &lv[l + 1];
-            if ((ret = upsample_flow(U, V, C->w, C->h, 1, U2, V2, L->w, L->h)) < 0)
-                goto end;
+            const VgFlowLevel *C = &lv[l + 1];
+            upsample_flow(U, V, C->w, C->h, 1, U2, V2, L->w, L->h, tmp,
+                          L->w * L->h >= VG_FLOW_PAR_MIN ? threads : 1);
             float *t = U; U = U2; U2 = t;
             t = V; V = V2; V2 = t;
         }
-        if ((ret = patch_scale(L, &p, ps, U, V)) < 0)
+        /* the full-resolution level writes the caller's planes directly */
+        float *ou = l == 0 ? u : U, *ov = l == 0 ? v : V;
+        if ((ret = vg_flow_patch_level(c, L, &p, ps, U, V, ou, ov)) < 0)
             goto end;
         if (p.var_iter > 0 &&
-            (ret = vg_flow_variational(L->i0, L->i1, L->w, L->h, &p, U, V)) < 0)
+            (ret = vg_flow_variational(c, L->i0, L->i1, L->w, L->h, &p, ou, ov)) < 0)
             goto end;
     }
-    ret = upsample_flow(U, V, lv[fs].w, lv[fs].h, fs, u, v, w, h);
+    if (fs > 0)
+        upsample_flow(U, V, lv[fs].w, lv[fs].h, fs, u, v, w, h, tmp, w * h >= VG_FLOW_PAR_MIN ? threads : 1);
+    ret = 0;
 end:
-    for (int l = 0; l <= cs; l++)
-        free(lv[l].mem);
-    free(U); free(V); free(U2); free(V2);
     return ret;
 }

@@ -5,6 +5,15 @@
  *   + alpha * Psi(|grad u|^2 + |grad v|^2),   Psi(s2) = sqrt(s2 + eps^2),
  * linearised around the current flow and solved for the increment by
  * lagged-weight fixed-point iterations, each a few red-black SOR sweeps.
+ * Data terms are normalised by their gradient magnitude (zeta), so that the
+ * residuals are displacement-like whatever the local contrast.
+ *
+ * Layout: every plane has a one-pixel zero border (rows pw = w + 2 apart),
+ * so the kernels (temporal/flow_dsp.h) never test for the image edge: edges
+ * leaving the image simply have smoothness weight 0. The SOR half-sweeps are
+ * pipelined over rows, sweep k two rows behind sweep k - 1, which is the
+ * same computation as whole sweeps one after the other (a red-black update of
+ * row y only reads rows y - 1 .. y + 1) but keeps the working set in cache.
  */
 #include <errno.h>
 #include <math.h>
@@ -12,10 +21,7 @@
 #include <string.h>
 
 #include "include/visgen/visgen.h"
-#include "temporal/flow.h"
-
-int vg_flow_variational(const float *i0, const float *i1, int w, int h,
-                        const VgFlowParams *p, float *U, float *V);
+#include "temporal/flow_int.h"
 
 static inline float bilin(const float *img, int w, int h, float x, float y, int *inside)
 {
@@ -32,138 +38,131 @@ static inline float bilin(const float *img, int w, int h, float x, float y, int 
     return a + fy * (b - a);
 }
 
-static void dxdy(const float *img, int w, int h, float *gx, float *gy)
+/* central differences of img [h, w] (row stride si), borders replicated,
+ * into gx, gy (row stride so; either may be NULL) */
+static void dxdy(const float *img, ptrdiff_t si, int w, int h, float *gx, float *gy, ptrdiff_t so)
 {
     for (int y = 0; y < h; y++) {
-        const float *r = img + (size_t)y * w;
-        const float *ru = img + (size_t)(y > 0 ? y - 1 : y) * w;
-        const float *rd = img + (size_t)(y < h - 1 ? y + 1 : y) * w;
+        const float *r = img + y * si;
+        const float *ru = img + (y > 0 ? y - 1 : y) * si;
+        const float *rd = img + (y < h - 1 ? y + 1 : y) * si;
         for (int x = 0; x < w; x++) {
             int xl = x > 0 ? x - 1 : x, xr = x < w - 1 ? x + 1 : x;
-            if (gx) gx[(size_t)y * w + x] = 0.5f * (r[xr] - r[xl]);
-            if (gy) gy[(size_t)y * w + x] = 0.5f * (rd[x] - ru[x]);
+            if (gx) gx[y * so + x] = 0.5f * (r[xr] - r[xl]);
+            if (gy) gy[y * so + x] = 0.5f * (rd[x] - ru[x]);
         }
     }
 }
 
-enum { A_WARP, A_WX, A_WY, A_0X, A_0Y, A_WXX, A_WXY, A_WYY, A_0XX, A_0XY, A_0YY,
-       A_DU, A_DV, A_S, A_A11, A_A12, A_A22, A_B1, A_B2, A_MASK, A_N };
+enum { P_IX, P_IY, P_IZ, P_IXX, P_IXY, P_IYY, P_IXZ, P_IYZ, P_NI, P_DM, P_GM, P_NGX, P_NGY,
+       P_U, P_V, P_DU, P_DV, P_SX, P_SY, P_A12, P_B1, P_B2, P_IA11, P_IA22, P_N };
+/* scratch planes of the warped image's and i0's derivatives (packed, [h, w]) */
+enum { T_WARP, T_WX, T_WY, T_0X, T_0Y, T_WXX, T_WXY, T_WYY, T_0XX, T_0XY, T_0YY, T_N };
 
-int vg_flow_variational(const float *i0, const float *i1, int w, int h,
+int vg_flow_variational(VgFlowCtx *c, const float *i0, const float *i1, int w, int h,
                         const VgFlowParams *p, float *U, float *V)
 {
-    size_t n = (size_t)w * h;
-    float *mem = calloc(n * A_N, sizeof(float));   // [A_N, h, w]
+    const VgFlowDsp *dsp = vg_flow_dsp();
+    ptrdiff_t pw = w + 2;
+    size_t np = (size_t)pw * (h + 2), n = (size_t)w * h;
+    float *mem = vg_flow_scratch(c, sizeof(float) * (np * P_N + n * T_N));   // [P_N, h + 2, w + 2], [T_N, h, w]
     if (!mem)
         return VG_ERR(ENOMEM);
-    float *a[A_N];
-    for (int k = 0; k < A_N; k++)
-        a[k] = mem + n * k;
+    /* the zero border of the planes read at neighbours, and the initial
+     * increment (the other planes are only read inside) */
+    for (int k = P_U; k <= P_SY; k++) {
+        float *b = mem + np * k;
+        if (k == P_DU || k == P_DV) {
+            memset(b, 0, sizeof(float) * np);
+            continue;
+        }
+        memset(b, 0, sizeof(float) * pw);
+        memset(b + np - pw, 0, sizeof(float) * pw);
+        for (int y = 1; y <= h; y++)
+            b[y * pw] = b[y * pw + w + 1] = 0.f;
+    }
+    float *pl[P_N], *t[T_N];
+    for (int k = 0; k < P_N; k++)
+        pl[k] = mem + np * k + pw + 1;     /* at (0, 0) inside the border */
+    for (int k = 0; k < T_N; k++)
+        t[k] = mem + np * P_N + n * k;
+
+    float *mask = t[T_0XX]; /* borrowed until the second derivatives */
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             size_t o = (size_t)y * w + x;
             int in = 1;
-            a[A_WARP][o] = bilin(i1, w, h, x + U[o], y + V[o], &in);
-            a[A_MASK][o] = (float)in;
+            t[T_WARP][o] = bilin(i1, w, h, x + U[o], y + V[o], &in);
+            mask[o] = (float)in;
+            pl[P_U][y * pw + x] = U[o];
+            pl[P_V][y * pw + x] = V[o];
         }
-    dxdy(a[A_WARP], w, h, a[A_WX], a[A_WY]);
-    dxdy(i0, w, h, a[A_0X], a[A_0Y]);
-    dxdy(a[A_WX], w, h, a[A_WXX], a[A_WXY]);
-    dxdy(a[A_WY], w, h, NULL, a[A_WYY]);
-    dxdy(a[A_0X], w, h, a[A_0XX], a[A_0XY]);
-    dxdy(a[A_0Y], w, h, NULL, a[A_0YY]);
-
-    const float eps2 = 1e-6f, alpha = p->var_alpha, gamma = p->var_gamma, delta = p->var_delta;
-    const float omega = p->var_omega, zeta2 = p->var_zeta * p->var_zeta;
-    float *du = a[A_DU], *dv = a[A_DV], *S = a[A_S];
-    for (int it = 0; it < p->var_iter; it++) {
-        /* lagged robust weights of the data terms, folded into the 2x2 systems */
-        for (size_t o = 0; o < n; o++) {
-            float Ix = 0.5f * (a[A_WX][o] + a[A_0X][o]), Iy = 0.5f * (a[A_WY][o] + a[A_0Y][o]);
-            float Iz = a[A_WARP][o] - i0[o];
-            float Ixx = 0.5f * (a[A_WXX][o] + a[A_0XX][o]), Ixy = 0.5f * (a[A_WXY][o] + a[A_0XY][o]);
-            float Iyy = 0.5f * (a[A_WYY][o] + a[A_0YY][o]);
-            float Ixz = a[A_WX][o] - a[A_0X][o], Iyz = a[A_WY][o] - a[A_0Y][o];
-            float m = a[A_MASK][o];
-            /* terms normalised by their gradient magnitude (zeta), so that the
-             * residuals are displacement-like whatever the local contrast */
+    const float delta = p->var_delta, gamma = p->var_gamma, zeta2 = p->var_zeta * p->var_zeta;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            pl[P_DM][y * pw + x] = mask[(size_t)y * w + x] * delta;   /* times ni below */
+    dxdy(t[T_WARP], w, w, h, t[T_WX], t[T_WY], w);
+    dxdy(i0, w, w, h, t[T_0X], t[T_0Y], w);
+    dxdy(t[T_WX], w, w, h, t[T_WXX], t[T_WXY], w);
+    dxdy(t[T_WY], w, w, h, NULL, t[T_WYY], w);
+    dxdy(t[T_0X], w, w, h, t[T_0XX], t[T_0XY], w);
+    dxdy(t[T_0Y], w, w, h, NULL, t[T_0YY], w);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            size_t o = (size_t)y * w + x;
+            ptrdiff_t q = y * pw + x;
+            float Ix = 0.5f * (t[T_WX][o] + t[T_0X][o]), Iy = 0.5f * (t[T_WY][o] + t[T_0Y][o]);
+            float Ixx = 0.5f * (t[T_WXX][o] + t[T_0XX][o]), Ixy = 0.5f * (t[T_WXY][o] + t[T_0XY][o]);
+            float Iyy = 0.5f * (t[T_WYY][o] + t[T_0YY][o]);
             float ni = 1.f / (Ix * Ix + Iy * Iy + zeta2);
-            float ngx = 1.f / (Ixx * Ixx + Ixy * Ixy + zeta2), ngy = 1.f / (Ixy * Ixy + Iyy * Iyy + zeta2);
-            float r = Iz + Ix * du[o] + Iy * dv[o];
-            float pd = m * delta * ni / sqrtf(r * r * ni + eps2);
-            float rx = Ixz + Ixx * du[o] + Ixy * dv[o], ry = Iyz + Ixy * du[o] + Iyy * dv[o];
-            float pg = m * gamma / sqrtf(rx * rx * ngx + ry * ry * ngy + eps2);
-            float pgx = pg * ngx, pgy = pg * ngy;
-            a[A_A11][o] = pd * Ix * Ix + pgx * Ixx * Ixx + pgy * Ixy * Ixy;
-            a[A_A12][o] = pd * Ix * Iy + pgx * Ixx * Ixy + pgy * Ixy * Iyy;
-            a[A_A22][o] = pd * Iy * Iy + pgx * Ixy * Ixy + pgy * Iyy * Iyy;
-            a[A_B1][o] = -pd * Ix * Iz - pgx * Ixx * Ixz - pgy * Ixy * Iyz;
-            a[A_B2][o] = -pd * Iy * Iz - pgx * Ixy * Ixz - pgy * Iyy * Iyz;
+            pl[P_IX][q] = Ix; pl[P_IY][q] = Iy; pl[P_IZ][q] = t[T_WARP][o] - i0[o];
+            pl[P_IXX][q] = Ixx; pl[P_IXY][q] = Ixy; pl[P_IYY][q] = Iyy;
+            pl[P_IXZ][q] = t[T_WX][o] - t[T_0X][o];
+            pl[P_IYZ][q] = t[T_WY][o] - t[T_0Y][o];
+            pl[P_NI][q] = ni;
+            pl[P_GM][q] = (pl[P_DM][q] != 0.f) * gamma;
+            pl[P_DM][q] *= ni;
+            pl[P_NGX][q] = 1.f / (Ixx * Ixx + Ixy * Ixy + zeta2);
+            pl[P_NGY][q] = 1.f / (Ixy * Ixy + Iyy * Iyy + zeta2);
         }
-        /* smoothness weight of the forward differences at each pixel */
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) {
-                size_t o = (size_t)y * w + x;
-                float ux = 0, uy = 0, vx = 0, vy = 0;
-                if (x < w - 1) {
-                    ux = U[o + 1] + du[o + 1] - U[o] - du[o];
-                    vx = V[o + 1] + dv[o + 1] - V[o] - dv[o];
-                }
-                if (y < h - 1) {
-                    uy = U[o + w] + du[o + w] - U[o] - du[o];
-                    vy = V[o + w] + dv[o + w] - V[o] - dv[o];
-                }
-                S[o] = alpha / sqrtf(ux * ux + uy * uy + vx * vx + vy * vy + eps2);
-            }
-        /* fold the smoothness terms of the current flow into the systems:
-         * row o reads (A + sw I) d = B + sum_n s_n (U_n - U_o) + sum_n s_n d_n */
-        float *ia11 = a[A_A11], *ia22 = a[A_A22];
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) {
-                size_t o = (size_t)y * w + x;
-                float sw = 0, su = 0, sv = 0, wt;
-                if (x < w - 1) { wt = S[o]; sw += wt; su += wt * (U[o + 1] - U[o]); sv += wt * (V[o + 1] - V[o]); }
-                if (y < h - 1) { wt = S[o]; sw += wt; su += wt * (U[o + w] - U[o]); sv += wt * (V[o + w] - V[o]); }
-                if (x > 0) { wt = S[o - 1]; sw += wt; su += wt * (U[o - 1] - U[o]); sv += wt * (V[o - 1] - V[o]); }
-                if (y > 0) { wt = S[o - w]; sw += wt; su += wt * (U[o - w] - U[o]); sv += wt * (V[o - w] - V[o]); }
-                float a11 = ia11[o] + sw, a22 = ia22[o] + sw;
-                ia11[o] = a11 > 0.f ? 1.f / a11 : 0.f;
-                ia22[o] = a22 > 0.f ? 1.f / a22 : 0.f;
-                a[A_B1][o] += su;
-                a[A_B2][o] += sv;
-            }
-        const float *A12 = a[A_A12], *B1 = a[A_B1], *B2 = a[A_B2];
-        /* red-black ordering: the pixels of one colour only read the other
-         * colour, so each half-sweep has no serial dependency */
-        for (int sor = 0; sor < 2 * p->var_sor_iter; sor++)
+
+    const float eps2 = 1e-6f, alpha = p->var_alpha, omega = p->var_omega;
+    int sweeps = 2 * p->var_sor_iter;
+    for (int it = 0; it < p->var_iter; it++) {
+        VgVarRow r;
+        for (int pass = 0; pass < 2; pass++)
             for (int y = 0; y < h; y++) {
-                int border_row = y == 0 || y == h - 1;
-                for (int x = (y + sor) & 1; x < w; x += 2) {
-                    size_t o = (size_t)y * w + x;
-                    float su, sv;
-                    if (!border_row && x > 0 && x < w - 1) {
-                        /* edges (o, o+1), (o, o+w) carry S[o]; (o-1, o), (o-w, o) carry S[o-1], S[o-w] */
-                        float s0 = S[o], sl = S[o - 1], st = S[o - w];
-                        su = s0 * (du[o + 1] + du[o + w]) + sl * du[o - 1] + st * du[o - w];
-                        sv = s0 * (dv[o + 1] + dv[o + w]) + sl * dv[o - 1] + st * dv[o - w];
-                    } else {
-                        su = sv = 0;
-                        if (x < w - 1) { su += S[o] * du[o + 1]; sv += S[o] * dv[o + 1]; }
-                        if (y < h - 1) { su += S[o] * du[o + w]; sv += S[o] * dv[o + w]; }
-                        if (x > 0) { su += S[o - 1] * du[o - 1]; sv += S[o - 1] * dv[o - 1]; }
-                        if (y > 0) { su += S[o - w] * du[o - w]; sv += S[o - w] * dv[o - w]; }
-                    }
-                    float nu = (B1[o] + su - A12[o] * dv[o]) * ia11[o];
-                    du[o] += omega * (nu - du[o]);
-                    float nv = (B2[o] + sv - A12[o] * du[o]) * ia22[o];
-                    dv[o] += omega * (nv - dv[o]);
-                }
+                ptrdiff_t q = y * pw;
+                r = (VgVarRow){
+                    pl[P_IX] + q, pl[P_IY] + q, pl[P_IZ] + q, pl[P_IXX] + q, pl[P_IXY] + q,
+                    pl[P_IYY] + q, pl[P_IXZ] + q, pl[P_IYZ] + q, pl[P_NI] + q, pl[P_DM] + q,
+                    pl[P_GM] + q, pl[P_NGX] + q, pl[P_NGY] + q, pl[P_U] + q, pl[P_V] + q,
+                    pl[P_DU] + q, pl[P_DV] + q, pl[P_SX] + q, pl[P_SY] + q, pl[P_A12] + q,
+                    pl[P_B1] + q, pl[P_B2] + q, pl[P_IA11] + q, pl[P_IA22] + q };
+                if (pass == 0)
+                    dsp->var_smooth(&r, pw, w, y == h - 1, alpha, eps2);
+                else
+                    dsp->var_data(&r, pw, w, eps2);
+            }
+        /* sweep k at row s - 2k: rows y - 1 .. y + 1 have had sweep k - 1
+         * and not yet sweep k + 1, as in whole sweeps one after the other */
+        for (int s = 0; s < h + 2 * (sweeps - 1); s++)
+            for (int k = 0; k < sweeps; k++) {
+                int y = s - 2 * k;
+                if (y < 0 || y >= h)
+                    continue;
+                ptrdiff_t q = y * pw;
+                VgVarRow rr = { .u = pl[P_U] + q, .v = pl[P_V] + q, .du = pl[P_DU] + q,
+                                .dv = pl[P_DV] + q, .sx = pl[P_SX] + q, .sy = pl[P_SY] + q,
+                                .a12 = pl[P_A12] + q, .b1 = pl[P_B1] + q, .b2 = pl[P_B2] + q,
+                                .ia11 = pl[P_IA11] + q, .ia22 = pl[P_IA22] + q };
+                dsp->sor_row(&rr, pw, w, (y + k) & 1, omega);
             }
     }
-    for (size_t o = 0; o < n; o++) {
-        U[o] += du[o];
-        V[o] += dv[o];
-    }
-    free(mem);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            U[(size_t)y * w + x] += pl[P_DU][y * pw + x];
+            V[(size_t)y * w + x] += pl[P_DV][y * pw + x];
+        }
     return 0;
 }

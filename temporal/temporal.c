@@ -26,6 +26,7 @@ struct VgTemporal {
     VgFrameProcessor proc;
     VgWarpDSP dsp;
     VgFlowParams fp;
+    VgFlowCtx *flow;            /* buffers kept between the flow calls */
     VgTGeom g;
     VgTScratch sc;
     float *tmp;                 /* [fh, fw] */
@@ -278,8 +279,14 @@ static int frame_flows(VgTemporal *t, VgTFrame *f, VgTFrame *prev)
 
     if ((ret = frame_alloc_flows(g, f, t->s.keyint > 1)) < 0)
         return ret;
-    if ((ret = vg_flow_dis(f->luma, prev->luma, g->fw, g->fh, g->fw, &t->fp, f->bu, f->bv)) < 0 ||
-        (ret = vg_flow_dis(prev->luma, f->luma, g->fw, g->fh, g->fw, &t->fp, f->fu, f->fv)) < 0)
+    /* motion changes little from one pair to the next: the previous pair's
+     * flows seed the search (one more candidate per patch), which finds
+     * fast pans the pyramid alone misses */
+    int seed = prev->bu && !prev->info.scenecut;
+    if ((ret = vg_flow_dis2(t->flow, f->luma, prev->luma, g->fw, g->fh, g->fw, &t->fp,
+                            seed ? prev->bu : NULL, seed ? prev->bv : NULL, f->bu, f->bv)) < 0 ||
+        (ret = vg_flow_dis2(t->flow, prev->luma, f->luma, g->fw, g->fh, g->fw, &t->fp,
+                            seed ? prev->fu : NULL, seed ? prev->fv : NULL, f->fu, f->fv)) < 0)
         return ret;
     vg_occlusion(&t->dsp, f->occ_b, g->fw, f->bu, f->bv, f->fu, f->fv, g->fw, g->fw, g->fh);
     vg_occlusion(&t->dsp, f->occ_f, g->fw, f->fu, f->fv, f->bu, f->bv, g->fw, g->fw, g->fh);
@@ -575,7 +582,8 @@ int vg_temporal_open(VgTemporal **out, const VgTemporalSettings *s, const VgFram
     t->g.fh = s->in_h / t->g.down;
     vg_warp_dsp_init(&t->dsp, vg_warp_cpu_avx2());
     vg_flow_default_params(&t->fp, s->flow_preset);
-    if (s->flow != VG_TEMPORAL_FLOW_OFF && (ret = alloc_scratch(t)) < 0)
+    if (s->flow != VG_TEMPORAL_FLOW_OFF &&
+        ((ret = alloc_scratch(t)) < 0 || (ret = vg_flow_ctx_open(&t->flow)) < 0))
         goto fail;
 
     if (s->flow == VG_TEMPORAL_FLOW_OFF)
@@ -616,5 +624,6 @@ void vg_temporal_close(VgTemporal **pt)
         free(sc->cu[i]); free(sc->cv[i]); free(sc->cocc[i]);
     }
     free(t->tmp);
+    vg_flow_ctx_close(&t->flow);
     free(t);
 }

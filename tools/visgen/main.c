@@ -3,6 +3,8 @@
  *
  *   visgen version
  *   visgen upscale [options] --size WxH IN.raw OUT.raw
+ *   visgen flow / metrics (temporal_cmds.h), info / tokenize / forward /
+ *   img2img (sd_cmds.h)
  *
  * Raw files hold frames exactly as FFmpeg's `-f rawvideo -pix_fmt gbrpf32le`
  * writes them: per frame the G, B and R planes, each W*H little-endian floats.
@@ -15,6 +17,7 @@
 
 #include "visgen/visgen.h"
 #include "tools/visgen/sd_cmds.h"
+#include "tools/visgen/temporal_cmds.h"
 
 static const char *usage_text =
     "usage: visgen version\n"
@@ -267,6 +270,7 @@ int main(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         fputs(usage_text, argc < 2 ? stderr : stdout);
         fputs(vg_sd_usage_text, argc < 2 ? stderr : stdout);
+        fputs(vg_temporal_usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "version"))
@@ -281,5 +285,9 @@ int main(int argc, char **argv)
         return vg_cmd_forward(argc - 1, argv + 1);
     if (!strcmp(argv[1], "img2img"))
         return vg_cmd_img2img(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "flow"))
+        return vg_cmd_flow(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "metrics"))
+        return vg_cmd_metrics(argc - 1, argv + 1);
     return usage("unknown command '%s'", argv[1]);
 }
