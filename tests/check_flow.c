@@ -8,9 +8,8 @@
  *     is exact: EPE over the pixels >= 16 from the border.
  * (3) The kernels (temporal/flow_dsp.h): the installed ones against the C
  *     references; the initial-flow option; presets by name; thread counts.
- * The PNGs are read at test time by the minimal decoder below (8-bit gray,
- * gray+alpha, RGB, RGBA, non-interlaced, filters 0-4, zlib); no media is
- * committed.
+ * The PNGs are read at test time with FFmpeg's decoder (tests/common/vgt_image.h);
+ * no media is committed.
  */
 #include <check.h>
 #include <stdint.h>
@@ -19,15 +18,14 @@
 #include <string.h>
 #include <math.h>
 #include <time.h>
-#include <zlib.h>
 
 #include "include/visgen/visgen.h"
 #include "temporal/flow.h"
 #include "temporal/flow_dsp.h"
+#include "tests/common/vgt_image.h"
 
-/* ------------------------------------------------------------ PNG reader */
+/* ------------------------------------------------------------ files */
 
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
 
 static uint8_t *read_all(const char *path, size_t *len)
 {
@@ -47,78 +45,6 @@ static uint8_t *read_all(const char *path, size_t *len)
     return b;
 }
 
-static int paeth(int a, int b, int c)
-{
-    int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
-    return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
-}
-
-/* Gray float image [h, w] on the 0..255 scale, or NULL (message on stderr). */
-static float *png_gray(const char *path, int *pw, int *ph)
-{
-    size_t len;
-    uint8_t *f = read_all(path, &len), *idat = NULL, *raw = NULL;
-    float *out = NULL;
-    size_t ni = 0;
-    if (!f) {
-        fprintf(stderr, "%s: cannot read\n", path);
-        return NULL;
-    }
-    if (len < 33 || memcmp(f, "\x89PNG\r\n\x1a\n", 8) || memcmp(f + 12, "IHDR", 4))
-        goto bad;
-    uint32_t w = be32(f + 16), h = be32(f + 20);
-    int depth = f[24], ct = f[25], il = f[28];
-    int ch = ct == 0 ? 1 : ct == 4 ? 2 : ct == 2 ? 3 : ct == 6 ? 4 : 0;
-    if (depth != 8 || !ch || il || !w || !h || w > 16384 || h > 16384)
-        goto bad;
-    idat = malloc(len);
-    for (size_t o = 8; o + 12 <= len;) {
-        uint32_t cl = be32(f + o);
-        if (cl > len - o - 12)
-            goto bad;
-        if (!memcmp(f + o + 4, "IDAT", 4)) {
-            memcpy(idat + ni, f + o + 8, cl);
-            ni += cl;
-        }
-        if (!memcmp(f + o + 4, "IEND", 4))
-            break;
-        o += 12 + cl;
-    }
-    size_t rb = (size_t)w * ch, rawlen = (rb + 1) * h;
-    raw = malloc(rawlen);
-    uLongf dl = rawlen;
-    if (uncompress(raw, &dl, idat, ni) != Z_OK || dl != rawlen)
-        goto bad;
-    for (uint32_t y = 0; y < h; y++) {
-        uint8_t *r = raw + y * (rb + 1), *c = r + 1, *pr = y ? raw + (y - 1) * (rb + 1) + 1 : NULL;
-        for (size_t x = 0; x < rb; x++) {
-            int a = x >= (size_t)ch ? c[x - ch] : 0, b = pr ? pr[x] : 0;
-            int cc = pr && x >= (size_t)ch ? pr[x - ch] : 0;
-            switch (r[0]) {
-            case 0: break;
-            case 1: c[x] += a; break;
-            case 2: c[x] += b; break;
-            case 3: c[x] += (a + b) >> 1; break;
-            case 4: c[x] += paeth(a, b, cc); break;
-            default: goto bad;
-            }
-        }
-    }
-    out = malloc(sizeof(float) * w * h);
-    for (uint32_t y = 0; y < h; y++)
-        for (uint32_t x = 0; x < w; x++) {
-            const uint8_t *px = raw + y * (rb + 1) + 1 + x * ch;
-            out[(size_t)y * w + x] = ch >= 3 ? 0.299f * px[0] + 0.587f * px[1] + 0.114f * px[2] : px[0];
-        }
-    *pw = (int)w;
-    *ph = (int)h;
-    free(f); free(idat); free(raw);
-    return out;
-bad:
-    fprintf(stderr, "%s: not a PNG this reader handles\n", path);
-    free(f); free(idat); free(raw);
-    return NULL;
-}
 
 /* Middlebury .flo: "PIEH", w, h, then [h, w, 2] float32. */
 static float *read_flo(const char *path, int *pw, int *ph)
@@ -174,7 +100,7 @@ START_TEST(test_middlebury)
     snprintf(p1, sizeof(p1), "%s/flow/middlebury/%s/frame11.png", VG_SHARED_DATA, mb_names[seq]);
     snprintf(pf, sizeof(pf), "%s/flow/middlebury/%s/flow10.flo", VG_SHARED_DATA, mb_names[seq]);
     int w, h, w1, h1, wf, hf;
-    float *i0 = png_gray(p0, &w, &h), *i1 = png_gray(p1, &w1, &h1), *gt = read_flo(pf, &wf, &hf);
+    float *i0 = vgt_load_gray(p0, &w, &h), *i1 = vgt_load_gray(p1, &w1, &h1), *gt = read_flo(pf, &wf, &hf);
     ck_assert_msg(i0 && i1 && gt, "missing or unreadable Middlebury data in %s", pf);
     ck_assert(w == w1 && h == h1 && w == wf && h == hf);
     VgFlowParams p;
@@ -226,7 +152,7 @@ START_TEST(test_synthetic)
     char path[512];
     snprintf(path, sizeof(path), "%s/images/kodim23.png", VG_SHARED_DATA);
     int w, h;
-    float *img = png_gray(path, &w, &h);
+    float *img = vgt_load_gray(path, &w, &h);
     ck_assert_msg(img != NULL, "missing %s", path);
     const float *A = affine[field];
     float cx = 0.5f * (w - 1), cy = 0.5f * (h - 1);
@@ -305,7 +231,7 @@ START_TEST(test_stride)
     char path[512];
     snprintf(path, sizeof(path), "%s/images/kodim23.png", VG_SHARED_DATA);
     int w, h;
-    float *img = png_gray(path, &w, &h);
+    float *img = vgt_load_gray(path, &w, &h);
     ck_assert_msg(img != NULL, "missing %s", path);
     int cw = 200, ch = 150, pad = 13;
     ptrdiff_t st = cw + pad;
@@ -547,7 +473,7 @@ START_TEST(test_init_gt)
     snprintf(p1, sizeof(p1), "%s/frame11.png", mb);
     snprintf(pf, sizeof(pf), "%s/flow10.flo", mb);
     int w, h, w1, h1, wf, hf;
-    float *i0 = png_gray(p0, &w, &h), *i1 = png_gray(p1, &w1, &h1), *gt = read_flo(pf, &wf, &hf);
+    float *i0 = vgt_load_gray(p0, &w, &h), *i1 = vgt_load_gray(p1, &w1, &h1), *gt = read_flo(pf, &wf, &hf);
     ck_assert_msg(i0 && i1 && gt, "missing or unreadable Middlebury data in %s", mb);
     size_t n = (size_t)w * h;
     float *iu = malloc(sizeof(float) * n * 4), *iv = iu + n, *u = iv + n, *v = u + n;
@@ -612,7 +538,7 @@ START_TEST(test_threads)
     snprintf(p1, sizeof(p1), "%s/frame11.png", mb);
     snprintf(pf, sizeof(pf), "%s/flow10.flo", mb);
     int w, h, w1, h1, wf, hf;
-    float *i0 = png_gray(p0, &w, &h), *i1 = png_gray(p1, &w1, &h1), *gt = read_flo(pf, &wf, &hf);
+    float *i0 = vgt_load_gray(p0, &w, &h), *i1 = vgt_load_gray(p1, &w1, &h1), *gt = read_flo(pf, &wf, &hf);
     ck_assert_msg(i0 && i1 && gt, "missing or unreadable Middlebury data in %s", mb);
     size_t n = (size_t)w * h;
     float *u = malloc(sizeof(float) * n * 4), *v = u + n, *u2 = v + n, *v2 = u2 + n;
@@ -647,7 +573,7 @@ START_TEST(test_init_sequence)
     char path[512];
     snprintf(path, sizeof(path), "%s/images/kodim23.png", VG_SHARED_DATA);
     int W, H;
-    float *img = png_gray(path, &W, &H);
+    float *img = vgt_load_gray(path, &W, &H);
     ck_assert_msg(img != NULL, "missing %s", path);
     enum { CW = 160, CH = 120, NF = 5 };
     const int dx = 45, dy = -6;   /* content moves by (-dx, -dy): flow (-45, 6) */

@@ -8,6 +8,9 @@
  *    PyTorch: max abs error <= 1e-4 relative to the output's peak magnitude;
  *  - broken models: missing key, wrong shape, truncated file give the
  *    documented codes and one log line naming the problem.
+ * The fixtures hold the reference outputs only: their inputs are crops of a
+ * photo in ../shared/data (metadata "input_image", "input_crop"), decoded
+ * here at test time exactly as the generators decoded it (load_input).
  */
 #include <check.h>
 #include <math.h>
@@ -22,6 +25,7 @@
 #include "engine/tensor.h"
 #include "engine/tfjs.h"
 #include "engine/weights.h"
+#include "tests/common/vgt_image.h"
 #include "tests/common/vgtest.h"
 
 #define TFJS_MIN_PSNR 45.0
@@ -56,6 +60,41 @@ static void run_net(VgNet *n, const VgTensor *in, VgTensor *y)
     vg_tensor_free(&x);
 }
 
+/*
+ * The input of a nets/ fixture @w, which stores only its reference output:
+ * the crop "input_crop" ("x,y,w,h") of the picture "input_image" (a path
+ * below ../shared/data, where third-party media stays) decoded as 8-bit RGB
+ * / 255 (tests/common/vgt_image.h) times @mul, in float32: bit for bit what
+ * gen_net_fixtures.py / gen_tfjs_ref.js fed PyTorch / TF.js. A missing
+ * picture fails the test. @x: [1, 3, h, w] F32, allocated here.
+ */
+static void load_input(const VgWeights *w, float mul, VgTensor *x)
+{
+    const char *src = vg_weights_metadata(w, "input_image");
+    const char *crop = vg_weights_metadata(w, "input_crop");
+    char path[1024];
+    int x0, y0, cw, ch;
+    VgImage im;
+
+    ck_assert_msg(src && crop, "fixture without input_image / input_crop metadata");
+    ck_assert_msg(sscanf(crop, "%d,%d,%d,%d", &x0, &y0, &cw, &ch) == 4, "input_crop \"%s\"", crop);
+    snprintf(path, sizeof(path), "%s/%s", VG_SHARED_DATA, src);
+    if (vgt_load_rgb(path, &im) < 0)
+        ck_abort_msg("%s: cannot read the input picture (shared reference data, see "
+                     "../shared/data/README.md)", path);
+    ck_assert_msg(x0 >= 0 && y0 >= 0 && cw > 0 && ch > 0 && x0 + cw <= im.width &&
+                  y0 + ch <= im.height, "%s: crop %s outside %dx%d", path, crop, im.width, im.height);
+    ck_assert_int_eq(vg_tensor_alloc4(x, 1, 3, ch, cw), 0);  // [1, 3, h, w]
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < ch; y++) {
+            const float *row = (const float *)((const char *)im.data[c] + (y0 + y) * im.stride[c]) + x0;
+            float *d = (float *)x->data + ((size_t)c * ch + y) * cw;
+            for (int i = 0; i < cw; i++)
+                d[i] = row[i] * mul;
+        }
+    vgt_image_free(&im);
+}
+
 /* ------------------------------------------------------------------ TF.js */
 
 static const struct { const char *name; int scale; const char *rel; } tfjs_cases[] = {
@@ -81,15 +120,17 @@ START_TEST(test_tfjs)
         ck_abort_msg("%s missing: run 'make models' first", path);
     snprintf(fx, sizeof(fx), "nets/tfjs_%s_x%d.safetensors", name, scale);
     VgWeights *w = vgt_fixture(fx);
-    const VgTensor *in = vgt_get(w, "input"), *ref = vgt_get(w, "output");
+    const VgTensor *ref = vgt_get(w, "output");
     const float in_scale = (float)atof(vg_weights_metadata(w, "in_scale"));
+    VgTensor in;
+    load_input(w, in_scale, &in);  /* crop * in_scale, as gen_tfjs_ref.js */
 
     ck_assert_int_eq(vg_tfjs_open(&m, ctx, path), 0);
     ck_assert_int_eq(vg_net_tfjs_create(&n, ctx, m), 0);
     ck_assert_int_eq(n->scale, scale);
     ck_assert_float_eq(n->in_scale, in_scale);
     ck_assert_int_gt(n->context, 0);
-    run_net(n, in, &y);
+    run_net(n, &in, &y);
     ck_assert(vg_tensor_same_shape(&y, ref));
 
     /* PSNR on 0..255 */
@@ -105,6 +146,7 @@ START_TEST(test_tfjs)
     printf("tfjs %-13s x%d: PSNR %.1f dB, max abs err %.2e (0..255), context %d\n", name, scale,
            psnr, maxe, n->context);
     ck_assert_msg(psnr >= TFJS_MIN_PSNR, "%s x%d: PSNR %.2f < %.0f", name, scale, psnr, TFJS_MIN_PSNR);
+    vg_tensor_free(&in);
     vg_tensor_free(&y);
     vg_net_destroy(&n);
     vg_weights_close(&w);
@@ -118,20 +160,22 @@ START_TEST(test_srvgg_real)
     const char *path = VG_SHARED_DATA "/models/realesr-animevideov3.pth";
     VgWeights *mw = NULL;
     VgNet *n = NULL;
-    VgTensor y;
+    VgTensor x, y;
     if (!exists(path))
         ck_abort_msg("%s missing (shared reference data)", path);
     VgWeights *w = vgt_fixture("nets/srvgg_animev3_io.safetensors");
+    load_input(w, 1.f, &x);
     ck_assert_int_eq(vg_weights_open(&mw, ctx, path), 0);
     ck_assert_int_eq(vg_weights_count(mw), 53);
     ck_assert_int_eq(vg_net_srvgg_create(&n, ctx, mw, NULL), 0); /* picks "params." */
     ck_assert_int_eq(n->scale, 4);
     ck_assert_float_eq(n->in_scale, 1.f);
     ck_assert_int_eq(n->n_params, 621424);
-    run_net(n, vgt_get(w, "input"), &y);
+    run_net(n, &x, &y);
     const double e = vgt_max_abs_err(&y, vgt_get(w, "output"), NULL);
     printf("srvgg realesr-animevideov3 x4: max abs err %.2e (0..1)\n", e);
     ck_assert_msg(e <= SRVGG_TOL, "max abs err %g > %g", e, SRVGG_TOL);
+    vg_tensor_free(&x);
     vg_tensor_free(&y);
     vg_net_destroy(&n);
     vg_weights_close(&w);
@@ -150,7 +194,7 @@ START_TEST(test_rrdb)
     char path[1024], io[256];
     VgWeights *mw = NULL;
     VgNet *n = NULL;
-    VgTensor y;
+    VgTensor x, y;
     const int scale = rrdb_cases[_i].scale;
     snprintf(path, sizeof(path), "%s/tests/fixtures/nets/%s", VG_TOP, rrdb_cases[_i].file);
     snprintf(io, sizeof(io), "nets/rrdb_x%d_io.safetensors", scale);
@@ -160,7 +204,8 @@ START_TEST(test_rrdb)
     ck_assert_int_eq(vg_net_rrdb_create(&n, ctx, mw, NULL), 0);
     ck_assert_int_eq(n->scale, scale);
     ck_assert_int_eq(n->align, 4 / scale);
-    run_net(n, vgt_get(w, "input"), &y);
+    load_input(w, 1.f, &x);
+    run_net(n, &x, &y);
     double peak = 0;
     for (int64_t i = 0; i < vg_tensor_nelem(ref); i++)
         peak = fmax(peak, fabs(((const float *)ref->data)[i]));
@@ -169,6 +214,7 @@ START_TEST(test_rrdb)
            scale, e, e / peak, peak, n->desc);
     ck_assert_msg(e <= RRDB_REL_TOL * peak, "%s: max abs err %g > %g * %g", rrdb_cases[_i].file, e,
                   RRDB_REL_TOL, peak);
+    vg_tensor_free(&x);
     vg_tensor_free(&y);
     vg_net_destroy(&n);
     vg_weights_close(&w);

@@ -4,8 +4,9 @@
  * tiny-sd1 (leading), tiny-sd2 (trailing, leading) x euler, ddim, lcm,
  * euler_a, dpm++2m Karras, with each run's steps / strength / cfg / spacing /
  * Karras flag read from img2img_settings.json, seed 42, prompt "a photo of a
- * cat", negative "". Input: the shared PNG converted to
- * tests/fixtures/pipeline/input.safetensors by tests/reference/sd_pipeline_input.py.
+ * cat", negative "". Input: the shared PNG the references were made from
+ * (refs/input_kodim23_crop_120_160_248_288.png), decoded at test time as
+ * diffusers' VaeImageProcessor reads it: 8-bit RGB / 255 (load_input).
  * Pass: PSNR >= MIN_PSNR dB against the reference (float32 HxWx3 .npy).
  * Also: the single-file layout of tiny-sd2 gives the same picture as the
  * folder; errors (missing tokenizer, SDXL keys, out-of-range options);
@@ -32,10 +33,12 @@
 #include "engine/sd/sampler.h"
 #include "engine/tensor.h"
 #include "engine/weights.h"
+#include "tests/common/vgt_image.h"
 #include "tests/common/vgtest.h"
 
 #define MIN_PSNR 35.0
 #define DIFF VG_SHARED_DATA "/diffusion"
+#define INPUT_PNG DIFF "/refs/input_kodim23_crop_120_160_248_288.png"
 
 static VgCtx *ctx;
 
@@ -105,15 +108,24 @@ static float *read_npy(const char *path, int *h, int *w)
     return out;
 }
 
+/* The img2img input picture (128 x 128, third-party: read in place from
+ * ../shared/data, never copied into the tree): 8-bit RGB / 255 in float32, the
+ * values diffusers' VaeImageProcessor gave the reference runs. A missing file
+ * fails the test. @img: [1, 3, H, W] F32, allocated here. */
 static void load_input(VgTensor *img)
 {
-    VgWeights *w = vgt_fixture("pipeline/input.safetensors");
-    const VgTensor *u8 = vgt_get(w, "image");
-    ck_assert_int_eq(u8->dtype, VG_DT_U8);
-    ck_assert_int_eq(vg_tensor_alloc(img, VG_DT_F32, 4, u8->ne), 0);  // [1, 3, H, W]
-    for (int64_t i = 0; i < vg_tensor_nelem(u8); i++)
-        ((float *)img->data)[i] = ((const uint8_t *)u8->data)[i] / 255.f;
-    vg_weights_close(&w);
+    VgImage im;
+    if (vgt_load_rgb(INPUT_PNG, &im) < 0)
+        ck_abort_msg("%s: cannot read (shared reference data, see ../shared/data/README.md)",
+                     INPUT_PNG);
+    ck_assert_int_eq(im.width, 128);
+    ck_assert_int_eq(im.height, 128);
+    ck_assert_int_eq(vg_tensor_alloc4(img, 1, 3, im.height, im.width), 0);  // [1, 3, H, W]
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < im.height; y++)
+            memcpy((float *)img->data + ((size_t)c * im.height + y) * im.width,
+                   (const char *)im.data[c] + y * im.stride[c], im.width * sizeof(float));
+    vgt_image_free(&im);
 }
 
 static double psnr(const float *a, const float *b, int64_t n)

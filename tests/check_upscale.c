@@ -14,6 +14,7 @@
 #include "visgen/visgen.h"
 #include "engine/tensor.h"
 #include "engine/weights.h"
+#include "tests/common/vgt_image.h"
 #include "tests/common/vgtest.h"
 
 #define MODELS VG_TOP "/build/models"
@@ -158,8 +159,8 @@ START_TEST(test_name_errors)
     ck_assert_ptr_nonnull(strstr(vgt_last_error, "x4"));
     ck_assert_int_eq(open_model(&u, "esrgan-slim", 0, -1, -1), VG_ERR(EINVAL));
     ck_assert_int_eq(open_model(&u, "esrgan-slim", 0, 0, -2), VG_ERR(EINVAL));
-    /* a .safetensors without a known architecture */
-    ck_assert_int_eq(open_model(&u, VG_TOP "/tests/fixtures/nets/kodim23_crops.safetensors", 0, 0,
+    /* a .safetensors without a known architecture (a reference output) */
+    ck_assert_int_eq(open_model(&u, VG_TOP "/tests/fixtures/nets/rrdb_x2_io.safetensors", 0, 0,
                                 -1), VG_EUNSUPPORTED);
 
     vg_upscale_default_settings(&s);
@@ -255,23 +256,38 @@ START_TEST(test_sizes_clamp)
 }
 END_TEST
 
-/* The API on the real SRVGG fixture crop gives PyTorch's output, clamped. */
+/* The API on the real SRVGG fixture crop gives PyTorch's output, clamped. The
+ * fixture holds the output only: the input is its "input_crop" ("x,y,w,h") of
+ * "input_image" in ../shared/data, decoded here as gen_net_fixtures.py did
+ * (8-bit RGB / 255) and passed as a view into the whole picture (its stride). */
 START_TEST(test_srvgg_api)
 {
     VgUpscaler *u = NULL;
-    Img in, out;
+    Img out;
+    VgImage pic, in;
     VgWeights *w = vgt_fixture("nets/srvgg_animev3_io.safetensors");
-    const VgTensor *x = vgt_get(w, "input"), *ref = vgt_get(w, "output");
-    const int H = (int)x->ne[2], W = (int)x->ne[3];
+    const VgTensor *ref = vgt_get(w, "output");
+    const char *src = vg_weights_metadata(w, "input_image"), *crop = vg_weights_metadata(w, "input_crop");
+    char path[1024];
+    int x0, y0, W, H;
     double e = 0;
-    ck_assert_int_eq(open_model(&u, SRVGG, 0, 16, -1), 0);
-    img_alloc(&in, W, H);
-    img_alloc(&out, 4 * W, 4 * H);
+    ck_assert_msg(src && crop, "fixture without input_image / input_crop metadata");
+    ck_assert_int_eq(sscanf(crop, "%d,%d,%d,%d", &x0, &y0, &W, &H), 4);
+    snprintf(path, sizeof(path), "%s/%s", VG_SHARED_DATA, src);
+    if (vgt_load_rgb(path, &pic) < 0)
+        ck_abort_msg("%s: cannot read the input picture (shared reference data, see "
+                     "../shared/data/README.md)", path);
+    ck_assert(x0 >= 0 && y0 >= 0 && x0 + W <= pic.width && y0 + H <= pic.height);
+    ck_assert_int_eq(ref->ne[2], 4 * H);
+    ck_assert_int_eq(ref->ne[3], 4 * W);
+    in = pic;
+    in.width = W;
+    in.height = H;
     for (int p = 0; p < 3; p++)
-        for (int y = 0; y < H; y++)
-            memcpy((char *)in.im.data[p] + y * in.im.stride[p], (float *)x->data + (p * H + y) * W,
-                   W * sizeof(float));
-    ck_assert_int_eq(vg_upscale_run(u, &in.im, &out.im), 0);
+        in.data[p] = (float *)((char *)pic.data[p] + y0 * pic.stride[p]) + x0;
+    ck_assert_int_eq(open_model(&u, SRVGG, 0, 16, -1), 0);
+    img_alloc(&out, 4 * W, 4 * H);
+    ck_assert_int_eq(vg_upscale_run(u, &in, &out.im), 0);
     for (int p = 0; p < 3; p++)
         for (int y = 0; y < 4 * H; y++)
             for (int xx = 0; xx < 4 * W; xx++) {
@@ -281,7 +297,7 @@ START_TEST(test_srvgg_api)
             }
     printf("api realesr-animevideov3 (tile 16, auto overlap) vs PyTorch: max abs err %.2e\n", e);
     ck_assert_msg(e <= 1e-3, "max abs err %g", e);
-    img_free(&in);
+    vgt_image_free(&pic);
     img_free(&out);
     vg_upscale_close(&u);
     vg_weights_close(&w);

@@ -2,21 +2,30 @@
 """Writes tests/fixtures/nets/* for tests/check_nets.c (run from the repo root
 with Debian's /usr/bin/python3, torch 1.13):
 
-  srvgg_animev3_io.safetensors   real realesr-animevideov3.pth on a 32x32 crop of kodim23
+  srvgg_animev3_io.safetensors   output of the real realesr-animevideov3.pth on a 32x32 crop of
+                                 kodim23
   rrdb_x4.safetensors / rrdb_x4.pth / rrdb_x4_old.pth   random RRDBNet x4 (nf 16, 2 blocks, gc 8),
                                  BasicSR layout, .pth {'params_ema': sd}, original ESRGAN layout
-  rrdb_x4_io.safetensors         its input (16x16 crop) and output
+  rrdb_x4_io.safetensors         its output on a 16x16 crop of kodim23
   rrdb_x2.safetensors / rrdb_x2_io.safetensors   same for scale 2 (pixel_unshuffle input)
-  kodim23_crops.safetensors      24x24 and 16x16 crops for gen_tfjs_ref.js
+and build/reference/kodim23_crops.safetensors (not committed): the 24x24 and
+16x16 crops gen_tfjs_ref.js feeds to TF.js.
+
+The photo is third-party media and stays in ../shared/data: the *_io files
+hold only the reference "output" [1, 3, H*s, W*s] float32 and, in their
+metadata, where the input comes from: "input_image" (path below
+../shared/data) and "input_crop" ("x,y,w,h" in pixels). The tests decode the
+PNG at test time (tests/common/vgt_image.h: 8-bit RGB, v / 255 as float32)
+and crop it; read_photo() and crop() below do the same, so both see the same
+input bit for bit. Input tensors: [1, 3, h, w] float32, values 0..1.
 
 Weights of the random nets are stored as F16 to keep each file < 300 KB; the
 reference runs in float32 on exactly those rounded values.
-Tensors: [1, 3, H, W] float32, values 0..1.
 """
 import json, os, struct, sys
 import numpy as np
 import torch
-import cv2
+from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from realesrgan_arch import SRVGGNetCompact, RRDBNet, to_old_esrgan_layout
@@ -24,6 +33,11 @@ from realesrgan_arch import SRVGGNetCompact, RRDBNet, to_old_esrgan_layout
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DATA = os.path.join(TOP, "..", "shared", "data")
 OUT = os.path.join(TOP, "tests", "fixtures", "nets")
+BUILD_OUT = os.path.join(TOP, "build", "reference")  # inputs for gen_tfjs_ref.js
+PHOTO = "images/kodim23.png"  # below ../shared/data
+CROP_SRVGG = (360, 180, 32, 32)  # x, y, w, h
+CROP_RRDB = (200, 100, 16, 16)
+CROP_TFJS = {"crop24": (360, 180, 24, 24), "crop16": (200, 100, 16, 16)}
 DT = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16"}
 
 
@@ -45,9 +59,26 @@ def save_safetensors(path, tensors, meta=None):
     print("wrote %s (%d bytes)" % (os.path.relpath(path, TOP), os.path.getsize(path)))
 
 
-def crop(img, x, y, s):
-    c = img[y:y + s, x:x + s, ::-1].astype(np.float32) / 255.0  # BGR -> RGB
-    return torch.from_numpy(np.ascontiguousarray(c.transpose(2, 0, 1)))[None]  # [1, 3, s, s]
+def read_photo():
+    """8-bit RGB [H, W, 3] uint8, as tests/common/vgt_image.h decodes it."""
+    path = os.path.join(DATA, PHOTO)
+    if not os.path.exists(path):
+        sys.exit("cannot read %s" % path)
+    im = Image.open(path)
+    if im.mode != "RGB":  # 8-bit RGB only: anything else would not be v / 255 in the tests
+        sys.exit("%s: mode %s, expected 8-bit RGB" % (path, im.mode))
+    return np.asarray(im, dtype=np.uint8)
+
+
+def crop(img, c):
+    x, y, w, h = c
+    a = img[y:y + h, x:x + w].astype(np.float32) / np.float32(255)  # float32 division, as the tests
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None]  # [1, 3, h, w]
+
+
+def input_meta(c):
+    """Where the test finds the input: the metadata of an *_io file."""
+    return {"input_image": PHOTO, "input_crop": ",".join(str(v) for v in c)}
 
 
 def random_rrdb(scale, seed):
@@ -64,9 +95,7 @@ def random_rrdb(scale, seed):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    img = cv2.imread(os.path.join(DATA, "images", "kodim23.png"), cv2.IMREAD_COLOR)
-    if img is None:
-        sys.exit("cannot read %s" % os.path.join(DATA, "images", "kodim23.png"))
+    img = read_photo()
     torch.set_num_threads(1)
 
     # Real SRVGGNetCompact.
@@ -75,14 +104,14 @@ def main():
     nconv = (len(sd) - 3) // 3  # body.0 conv + prelu, nconv x (conv + prelu), last conv
     net = SRVGGNetCompact(num_feat=64, num_conv=nconv, upscale=4).eval()
     net.load_state_dict(sd)
-    x = crop(img, 360, 180, 32)
+    x = crop(img, CROP_SRVGG)
     with torch.no_grad():
         y = net(x)
-    save_safetensors(os.path.join(OUT, "srvgg_animev3_io.safetensors"), {"input": x, "output": y},
-                     {"model": "realesr-animevideov3.pth", "num_conv": str(nconv)})
+    save_safetensors(os.path.join(OUT, "srvgg_animev3_io.safetensors"), {"output": y},
+                     dict(model="realesr-animevideov3.pth", num_conv=str(nconv), **input_meta(CROP_SRVGG)))
 
     # Random RRDBNets.
-    x16 = crop(img, 200, 100, 16)
+    x16 = crop(img, CROP_RRDB)
     for scale, seed in ((4, 1), (2, 2)):
         net = random_rrdb(scale, seed)
         with torch.no_grad():
@@ -90,7 +119,8 @@ def main():
         print("rrdb x%d output range %.3f..%.3f std %.3f" % (scale, y.min(), y.max(), y.std()))
         sd = {k: v.half() for k, v in net.state_dict().items()}
         save_safetensors(os.path.join(OUT, "rrdb_x%d.safetensors" % scale), sd)
-        save_safetensors(os.path.join(OUT, "rrdb_x%d_io.safetensors" % scale), {"input": x16, "output": y})
+        save_safetensors(os.path.join(OUT, "rrdb_x%d_io.safetensors" % scale), {"output": y},
+                         input_meta(CROP_RRDB))
         if scale == 4:
             # "params" is an incomplete decoy: a loader must prefer params_ema.
             torch.save({"params": {"conv_first.weight": sd["conv_first.weight"] * 0}, "params_ema": sd},
@@ -99,8 +129,11 @@ def main():
             torch.save(to_old_esrgan_layout(sd), os.path.join(OUT, "rrdb_x4_old.pth"))
             print("wrote rrdb_x4_old.pth (%d bytes)" % os.path.getsize(os.path.join(OUT, "rrdb_x4_old.pth")))
 
-    save_safetensors(os.path.join(OUT, "kodim23_crops.safetensors"),
-                     {"crop24": crop(img, 360, 180, 24), "crop16": crop(img, 200, 100, 16)})
+    # Not committed: the crops themselves, for gen_tfjs_ref.js (metadata: where each is from).
+    os.makedirs(BUILD_OUT, exist_ok=True)
+    save_safetensors(os.path.join(BUILD_OUT, "kodim23_crops.safetensors"),
+                     {k: crop(img, c) for k, c in CROP_TFJS.items()},
+                     {k: input_meta(c)["input_crop"] for k, c in CROP_TFJS.items()} | {"input_image": PHOTO})
 
 
 if __name__ == "__main__":

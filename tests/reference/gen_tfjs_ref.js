@@ -2,14 +2,18 @@
 // Reference outputs of the UpscalerJS TF.js models for tests/check_nets.c,
 // computed with pure-JS @tensorflow/tfjs on its CPU backend.
 //
-//   make models npm-ref && node tests/reference/gen_tfjs_ref.js
+//   make models npm-ref && /usr/bin/python3 tests/reference/gen_net_fixtures.py &&
+//   node tests/reference/gen_tfjs_ref.js
 //
-// Reads build/models/<name>/... and tests/fixtures/nets/kodim23_crops.safetensors
-// (written by gen_net_fixtures.py) and writes
-// tests/fixtures/nets/tfjs_<name>_x<s>.safetensors with "input" [1, 3, H, W]
-// and "output" [1, 3, H*s, W*s] (float32, the model's own value range, stated
-// in the metadata key "in_scale": RDN models take 0..255, RRDN (thick) 0..1
-// as UpscalerJS's getESRGANModelDefinition says).
+// Reads build/models/<name>/... and build/reference/kodim23_crops.safetensors
+// (crops of ../shared/data/images/kodim23.png written by gen_net_fixtures.py,
+// not committed) and writes tests/fixtures/nets/tfjs_<name>_x<s>.safetensors
+// with "output" [1, 3, H*s, W*s] only (float32, the model's own value range).
+// Metadata: "in_scale" (the model's input range: RDN models take 0..255, RRDN
+// (thick) 0..1 as UpscalerJS's getESRGANModelDefinition says); "input_image"
+// and "input_crop" ("x,y,w,h"): the test decodes that PNG below ../shared/data
+// and feeds crop / 255 * in_scale, the input used here (the photo itself is
+// never committed).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -35,11 +39,12 @@ for (const s of [2, 3, 4, 8]) {
   tf.serialization.registerClass(C);
 }
 
+// { name: {shape, data}, ..., __metadata__: {...} }
 function readSafetensors(file) {
   const buf = fs.readFileSync(file);
   const n = Number(buf.readBigUInt64LE(0));
   const hdr = JSON.parse(buf.slice(8, 8 + n).toString());
-  const out = {};
+  const out = { __metadata__: hdr.__metadata__ || {} };
   for (const [k, v] of Object.entries(hdr)) {
     if (k === '__metadata__') continue;
     if (v.dtype !== 'F32') throw new Error(`${file}: ${k} is ${v.dtype}`);
@@ -96,7 +101,9 @@ function nhwcToNchw(x) {
 
 async function main() {
   await tf.setBackend('cpu');
-  const crops = readSafetensors(path.join(TOP, 'tests/fixtures/nets/kodim23_crops.safetensors'));
+  const cropFile = path.join(TOP, 'build/reference/kodim23_crops.safetensors');
+  if (!fs.existsSync(cropFile)) throw new Error(`${cropFile} missing: run tests/reference/gen_net_fixtures.py`);
+  const crops = readSafetensors(cropFile);
   const jobs = [
     ['default', 2, 'default/model.json'],
     ['esrgan-slim', 2], ['esrgan-slim', 3], ['esrgan-slim', 4], ['esrgan-slim', 8],
@@ -108,13 +115,14 @@ async function main() {
     const model = await loadModel(json);
     const rrdn = JSON.stringify(model.toJSON(null, false)).includes('PixelShuffle');
     const inScale = rrdn ? 1 : 255;
-    const crop = scale === 8 ? crops.crop16 : crops.crop24;
-    const x = nchwToNhwc(crop, inScale);
+    const key = scale === 8 ? 'crop16' : 'crop24';
+    const x = nchwToNhwc(crops[key], inScale);  // crop * in_scale in float32, as the test
     const y = model.predict(x);
-    const input = nhwcToNchw(x), output = nhwcToNchw(y);
+    const output = nhwcToNchw(y);
     writeSafetensors(path.join(TOP, `tests/fixtures/nets/tfjs_${name}_x${scale}.safetensors`),
-      { input, output }, { model: rel || `${name}/x${scale}/model.json`, in_scale: String(inScale),
-        tfjs: tf.version.tfjs, backend: tf.getBackend() });
+      { output }, { model: rel || `${name}/x${scale}/model.json`, in_scale: String(inScale),
+        tfjs: tf.version.tfjs, backend: tf.getBackend(),
+        input_image: crops.__metadata__.input_image, input_crop: crops.__metadata__[key] });
     tf.dispose([x, y]);
     model.dispose();
   }
