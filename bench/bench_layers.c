@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/ops.h"
+#include "engine/ops/conv_winograd.h"
 #include "bench/bench_layers.h"
 #include "bench/bench_util.h"
 
@@ -109,6 +110,60 @@ int vgb_run_layers(VgCtx *c, int w, int h, int reps)
         printf(", \"kind\": %d, \"cin\": %d, \"cout\": %d, \"k\": %d, \"up\": %d, \"ms\": %.2f, "
                "\"gflops\": %.2f}", ls[i].kind, ls[i].cin, ls[i].cout, ls[i].k, ls[i].up, ms,
                fl > 0 ? fl / (ms * 1e6) : 0.0);
+        fflush(stdout);
+    }
+    printf("]}\n");
+    return 0;
+}
+
+/* ------------------------------------------------------------------ SD */
+
+/* 3x3 convs of the SD2.1 UNet at a 64x64 latent and of TAESD at 512x512,
+ * each timed through the im2col + sgemm path and both Winograd variants
+ * (F(4x4, 3x3), F(2x2, 3x3)). GFLOPS count the direct convolution's
+ * 2 * Cout * Cin * 9 * H * W for all three, so they compare as speed. */
+static const struct { const char *name; int cin, cout, size; } sd_layers[] = {
+    { "unet 320->320 64x64",     320,  320, 64 },
+    { "unet 640->640 64x64 (up)", 640, 640, 64 },
+    { "unet 640->640 32x32",     640,  640, 32 },
+    { "unet 1920->640 32x32",    1920, 640, 32 },
+    { "unet 1280->1280 32x32 (up)", 1280, 1280, 32 },
+    { "unet 1280->1280 16x16",   1280, 1280, 16 },
+    { "unet 2560->1280 16x16",   2560, 1280, 16 },
+    { "unet 1280->1280 8x8",     1280, 1280, 8 },
+    { "taesd 64->64 512x512",    64,   64,   512 },
+    { "taesd 64->64 256x256",    64,   64,   256 },
+    { "taesd 64->64 64x64",      64,   64,   64 },
+};
+
+int vgb_run_sd_layers(VgCtx *c, int reps)
+{
+    const int n = (int)(sizeof(sd_layers) / sizeof(sd_layers[0]));
+    printf("{\"reps\": %d, \"layers\": [", reps);
+    for (int i = 0; i < n; i++) {
+        const VgbLayer l = { sd_layers[i].name, VGB_CONV, sd_layers[i].cin, sd_layers[i].cout, 3,
+                             1 };
+        const int s = sd_layers[i].size;
+        static const char *const names[3] = { "direct", "f4x4", "f2x2" };
+        double ms[3];
+        for (int v = 0; v < 3; v++) {
+            vg_conv_winograd_force(v);
+            if ((ms[v] = time_layer(c, &l, s, s, reps)) < 0) {
+                vg_conv_winograd_force(-1);
+                fprintf(stderr, "vgbench sd-layers: %s (%s): %s\n", l.name, names[v],
+                        vg_strerror((int)ms[v]));
+                return 1;
+            }
+        }
+        vg_conv_winograd_force(-1);
+        const int m = vg_conv_winograd_wanted(l.cin, l.cout, s, s, 3, 3, 1, 1, 1, 1);
+        const double fl = vgb_layer_flops(&l, s, s);
+        printf("%s{\"name\": ", i ? ", " : "");
+        vgb_json_str(l.name);
+        for (int v = 0; v < 3; v++)
+            printf(", \"%s_ms\": %.2f, \"%s_gflops\": %.1f", names[v], ms[v], names[v],
+                   fl / (ms[v] * 1e6));
+        printf(", \"auto\": \"%s\"}", names[m == 4 ? 1 : m == 2 ? 2 : 0]);
         fflush(stdout);
     }
     printf("]}\n");

@@ -19,4 +19,8 @@ double vgb_layer_flops(const VgbLayer *l, int w, int h);
 /* Times every layer on @c; prints one JSON object. 0 or 1 (error, on stderr). */
 int vgb_run_layers(VgCtx *c, int w, int h, int reps);
 
+/* SD UNet / TAESD 3x3 conv shapes, direct and both Winograd variants; one
+ * JSON object. */
+int vgb_run_sd_layers(VgCtx *c, int reps);
+
 #endif

@@ -5,6 +5,7 @@
  *   vgbench info    [--threads N]
  *   vgbench sgemm   [--threads N] [--reps R]
  *   vgbench layers  [--threads N] [--reps R] [--width W --height H]
+ *   vgbench sd-layers [--threads N] [--reps R]   SD 3x3 convs: direct, Winograd F(4x4), F(2x2)
  *   vgbench upscale --model NAME|PATH [--model-dir DIR] [--scale S] [--width W --height H]
  *                   [--input planar_rgb_f32_file] [--threads N] [--tile T]
  *                   [--warmup K] [--budget SECONDS] [--min-reps A] [--max-reps B]
@@ -305,7 +306,7 @@ int main(int argc, char **argv)
         { 0, 0, 0, 0 },
     };
     if (argc < 2) {
-        fprintf(stderr, "usage: vgbench info|sgemm|layers|upscale [options]\n");
+        fprintf(stderr, "usage: vgbench info|sgemm|layers|sd-layers|upscale [options]\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -342,6 +343,14 @@ int main(int argc, char **argv)
         if (open_ctx(&c, o.threads) < 0)
             return 1;
         int ret = vgb_run_layers(c, o.width, o.height, o.reps);
+        vg_close(&c);
+        return ret;
+    }
+    if (!strcmp(cmd, "sd-layers")) {
+        VgCtx *c = NULL;
+        if (open_ctx(&c, o.threads) < 0)
+            return 1;
+        int ret = vgb_run_sd_layers(c, o.reps);
         vg_close(&c);
         return ret;
     }

@@ -1,7 +1,7 @@
 /*
  * Public stylize API (visgen.h): settings checks, prompt-embedding cache,
  * seed policy, and the resize between the picture and the processing size
- * around vg_sd_img2img (engine/sd/pipeline.c).
+ * around vg_sd_img2img_noise (engine/sd/pipeline.c).
  */
 #include <errno.h>
 #include <math.h>
@@ -255,7 +255,41 @@ int vg_stylize_update(VgStylizer *st, const VgStylizeSettings *s)
     return 0;
 }
 
+/* Processing size of @in_w x @in_h pictures: the settings' or the picture's
+ * rounded down to a multiple of 8. */
+static int processing_size(const VgStylizer *st, int in_w, int in_h, int *pw, int *ph)
+{
+    *pw = st->width ? st->width : (in_w > 0 ? in_w & ~7 : 0);
+    *ph = st->height ? st->height : (in_h > 0 ? in_h & ~7 : 0);
+    if (in_w < 1 || in_h < 1 || *pw < 8 || *ph < 8) {
+        vg_log(st->ctx, VG_LOG_ERROR, "stylize: picture %dx%d is smaller than 8x8\n",
+               in_w, in_h);
+        return VG_ERR(EINVAL);
+    }
+    return 0;
+}
+
+int vg_stylize_noise_shape(const VgStylizer *st, int in_w, int in_h, int *c, int *h, int *w)
+{
+    int pw, ph, ret;
+
+    VG_VALIDATE(st && c && h && w, VG_ERR(EINVAL));
+    *c = *h = *w = 0;
+    if ((ret = processing_size(st, in_w, in_h, &pw, &ph)) < 0 ||
+        (ret = vg_sd_latent_shape(st->m, ph, pw, c, h, w)) < 0) {
+        *c = *h = *w = 0;
+        return ret;
+    }
+    return 0;
+}
+
 int vg_stylize_run(VgStylizer *st, const VgImage *in, VgImage *out, int64_t index)
+{
+    return vg_stylize_run_noise(st, in, out, index, NULL);
+}
+
+int vg_stylize_run_noise(VgStylizer *st, const VgImage *in, VgImage *out, int64_t index,
+                         float *noise)
 {
     VgTensor img = { 0 }, res = { 0 };
     VgSdImg2ImgParams p;
@@ -268,13 +302,8 @@ int vg_stylize_run(VgStylizer *st, const VgImage *in, VgImage *out, int64_t inde
                "size\n", in->width, in->height, out->width, out->height);
         return VG_ERR(EINVAL);
     }
-    pw = st->width ? st->width : in->width & ~7;
-    ph = st->height ? st->height : in->height & ~7;
-    if (pw < 8 || ph < 8) {
-        vg_log(st->ctx, VG_LOG_ERROR, "stylize: picture %dx%d is smaller than 8x8\n",
-               in->width, in->height);
-        return VG_ERR(EINVAL);
-    }
+    if ((ret = processing_size(st, in->width, in->height, &pw, &ph)) < 0)
+        return ret;
     if ((ret = vg_tensor_alloc4(&img, 1, 3, ph, pw)) < 0)    // [1, 3, ph, pw]
         return ret;
     for (int c = 0; c < 3; c++)
@@ -284,8 +313,8 @@ int vg_stylize_run(VgStylizer *st, const VgImage *in, VgImage *out, int64_t inde
             goto end;
     p = st->p;
     p.seed = st->seed_policy == VG_SEED_INCREMENT ? st->seed + (uint64_t)index : st->seed;
-    if ((ret = vg_sd_img2img(st->m, &p, &st->cond, st->have_uncond ? &st->uncond : NULL, &img,
-                             &res)) < 0)
+    if ((ret = vg_sd_img2img_noise(st->m, &p, &st->cond, st->have_uncond ? &st->uncond : NULL,
+                                   &img, noise, &res)) < 0)
         goto end;
     for (int c = 0; c < 3; c++) {
         if ((ret = vg_sd_resize((float *)res.data + (size_t)c * pw * ph, pw, ph,

@@ -49,6 +49,12 @@
 
 #define MAX_SIZE 16384
 
+enum VisgenNoise {
+    NOISE_AUTO = -1,
+    NOISE_SEED,
+    NOISE_WARPED,
+};
+
 enum VisgenMode {
     VISGEN_MODE_UPSCALE,
     VISGEN_MODE_STYLIZE,
@@ -83,6 +89,7 @@ typedef struct VisgenContext {
     int keyint;
     float scenecut, key_occlusion;
     int color_coherence;
+    int noise;
 
     VgCtx *vg;
     VgUpscaler *up;
@@ -185,6 +192,15 @@ static const AVOption visgen_options[] = {
     { "key_occlusion", "keyint > 1: share of pixels not visible from the last keyframe "
                        "that forces a keyframe", OFFSET(key_occlusion), AV_OPT_TYPE_FLOAT,
       { .dbl = 0.3 }, 0, 1, TFLAGS },
+    { "noise",   "stylize: initial noise of each frame", OFFSET(noise), AV_OPT_TYPE_INT,
+      { .i64 = NOISE_AUTO }, NOISE_AUTO, NOISE_WARPED, FLAGS, "noise" },
+        { "auto",   "warped with flow=dis, else seed", 0, AV_OPT_TYPE_CONST,
+          { .i64 = NOISE_AUTO }, 0, 0, FLAGS, "noise" },
+        { "seed",   "drawn from the seed (see seed_policy)", 0, AV_OPT_TYPE_CONST,
+          { .i64 = NOISE_SEED }, 0, 0, FLAGS, "noise" },
+        { "warped", "the previous keyframe's noise carried along the motion, fresh draws "
+                    "where nothing is carried (needs flow=dis)", 0, AV_OPT_TYPE_CONST,
+          { .i64 = NOISE_WARPED }, 0, 0, FLAGS, "noise" },
     { "color_coherence", "match keyframe colours to", OFFSET(color_coherence), AV_OPT_TYPE_INT,
       { .i64 = VG_COLOR_OFF }, VG_COLOR_OFF, VG_COLOR_KEYFRAME, TFLAGS, "color_coherence" },
         { "off",      "no matching", 0, AV_OPT_TYPE_CONST, { .i64 = VG_COLOR_OFF }, 0, 0, TFLAGS, "color_coherence" },
@@ -308,6 +324,7 @@ static void warn_unused(AVFilterContext *ctx)
         if (s->clip_skip)          set[n++] = "clip_skip";
         if (s->init_blend >= 0)    set[n++] = "init_blend";
         if (s->vae_tile)           set[n++] = "vae_tile";
+        if (s->noise != NOISE_AUTO) set[n++] = "noise";
     }
     for (int i = 0; i < n; i++)
         av_strlcatf(list, sizeof(list), "%s%s", i ? ", " : "", set[i]);
@@ -360,16 +377,20 @@ static void temporal_settings(VisgenContext *s, VgTemporalSettings *ts)
 }
 
 static int process_upscale(void *opaque, const VgImage *src, const VgImage *init,
-                           VgImage *dst, int64_t index)
+                           float *state, VgImage *dst, int64_t index)
 {
     return vg_upscale_run(((VisgenContext *)opaque)->up, src, dst);
 }
 
-/* img2img starts from @init when the temporal layer gives one */
+/* img2img starts from @init when the temporal layer gives one; @state, with
+ * noise=warped, is the initial noise carried along the motion */
 static int process_stylize(void *opaque, const VgImage *src, const VgImage *init,
-                           VgImage *dst, int64_t index)
+                           float *state, VgImage *dst, int64_t index)
 {
-    return vg_stylize_run(((VisgenContext *)opaque)->st, init ? init : src, dst, index);
+    VgStylizer *st = ((VisgenContext *)opaque)->st;
+
+    return state ? vg_stylize_run_noise(st, init ? init : src, dst, index, state)
+                 : vg_stylize_run(st, init ? init : src, dst, index);
 }
 
 static av_cold int init(AVFilterContext *ctx)
@@ -475,8 +496,25 @@ static int config_output(AVFilterLink *outlink)
     ts.log_cb     = visgen_av_log;
     ts.log_cookie = ctx;
     ts.log_level  = visgen_log_level();
+    memset(&proc, 0, sizeof(proc));
     proc.opaque   = s;
     proc.process  = s->st ? process_stylize : process_upscale;
+    /* Carried noise moves with the picture instead of staying on the
+     * screen: on an 8 px/frame pan of a photo it cut E_warp to 12% of the
+     * fused output with seed noise (2% of per-frame output); with little
+     * motion the two are the same. */
+    if (s->st && (s->noise == NOISE_WARPED ||
+                  (s->noise == NOISE_AUTO && s->flow != VG_TEMPORAL_FLOW_OFF))) {
+        if (s->flow == VG_TEMPORAL_FLOW_OFF) {
+            av_log(ctx, AV_LOG_ERROR, "noise=warped carries the noise along the optical flow: "
+                   "it needs flow=dis\n");
+            return AVERROR(EINVAL);
+        }
+        ret = vg_stylize_noise_shape(s->st, inlink->w, inlink->h,
+                                     &proc.state_c, &proc.state_h, &proc.state_w);
+        if (ret < 0)
+            return averror_from_vg(ret);
+    }
     vg_temporal_close(&s->tp);
     if ((ret = vg_temporal_open(&s->tp, &ts, &proc)) < 0)
         return averror_from_vg(ret);

@@ -53,9 +53,11 @@ $(FF_BLD)/.visgen-built: $(FF_BLD)/.visgen-configured $(FF_SRC)/.visgen-filter-s
 	+$(MAKE) -C $(FF_BLD) -j$(FF_JOBS) ffmpeg ffprobe
 	touch $@
 
+# A new file renamed over the old one: a running ffmpeg keeps its copy
+# (cp onto a running executable fails with "Text file busy").
 $(B)/bin/ffmpeg $(B)/bin/ffprobe: $(B)/bin/%: $(FF_BLD)/.visgen-built
 	@mkdir -p $(dir $@)
-	cp $(FF_BLD)/$* $@
+	cp $(FF_BLD)/$* $@.tmp && mv -f $@.tmp $@
 
 ffmpeg-clean:
 	rm -rf $(FF_SRC) $(FF_BLD) $(B)/bin/ffmpeg $(B)/bin/ffprobe

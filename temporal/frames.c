@@ -146,6 +146,31 @@ void vg_t_warp_image_in(const VgWarpDSP *dsp, const VgTGeom *g, VgTScratch *s, f
     warp_at(dsp, g, s, g->in_w, g->in_h, dst, mask, src, u, v, occ);
 }
 
+void vg_t_warp_state(const VgTGeom *g, VgTScratch *s, float *dst, const float *src,
+                     int c, int sw, int sh, const float *u, const float *v, const uint8_t *occ)
+{
+    size_t n = (size_t)sw * sh;
+
+    if (!src || !u) {
+        for (size_t i = 0; i < (size_t)c * n; i++)
+            dst[i] = NAN;
+        return;
+    }
+    vg_flow_resize(s->su, s->sv, sw, sw, sh, u, v, g->fw, g->fw, g->fh);
+    if (occ)
+        mask_resize(s->sm, sw, sh, occ, g->fw, g->fh);
+    for (int y = 0; y < sh; y++)
+        for (int x = 0; x < sw; x++) {
+            size_t i = (size_t)y * sw + x;
+            float fx = x + s->su[i], fy = y + s->sv[i];
+            /* negated test: NaN flow lands outside too */
+            int in = fx > -0.5f && fx < sw - 0.5f && fy > -0.5f && fy < sh - 0.5f;
+            long sx = in ? lrintf(fx) : 0, sy = in ? lrintf(fy) : 0;
+            for (int k = 0; k < c; k++)
+                dst[k * n + i] = in && !(occ && s->sm[i]) ? src[k * n + (size_t)sy * sw + sx] : NAN;
+        }
+}
+
 void vg_t_blend2(const VgTGeom *g, float *dst, const float *a, const uint8_t *ma,
                  const float *b, const uint8_t *mb, float wa, float wb)
 {

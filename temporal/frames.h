@@ -28,6 +28,7 @@ typedef struct VgTFrame {
     float *ku, *kv;        /* [fh, fw] flow this -> last keyframe (keyint > 1) */
     uint8_t *kocc;         /* [fh, fw] pixels not visible from the last keyframe */
     float *out;            /* [3, out_h, out_w] the output once made */
+    float *state;          /* [state_c, state_h, state_w] the processor's carried state (keyframes) */
     VgTemporalInfo info;
 } VgTFrame;
 
@@ -39,6 +40,8 @@ typedef struct VgTScratch {
     float *init;           /* [3, in_h, in_w] the processor's init image */
     float *cu[2], *cv[2];  /* [fh, fw] composed flows (ping-pong) */
     uint8_t *cocc[2];      /* [fh, fw] their masks */
+    float *su, *sv;        /* [state_h, state_w] a flow resized to the state grid */
+    uint8_t *sm;           /* [state_h, state_w] a mask resized to the state grid */
 } VgTScratch;
 
 /* Sizes every helper below needs. */
@@ -78,6 +81,15 @@ void vg_t_warp_image(const VgWarpDSP *dsp, const VgTGeom *g, VgTScratch *s, floa
 void vg_t_warp_image_in(const VgWarpDSP *dsp, const VgTGeom *g, VgTScratch *s, float *dst,
                         uint8_t *mask, const float *src, const float *u, const float *v,
                         const uint8_t *occ);
+
+/*
+ * Carry @src [c, sh, sw] (a grid over the input frame) onto the frame the
+ * flow (@u, @v) [fh, fw] starts from, by nearest neighbour: NaN where the
+ * pixel is occluded (@occ, may be NULL) or comes from outside. @src NULL:
+ * all NaN.
+ */
+void vg_t_warp_state(const VgTGeom *g, VgTScratch *s, float *dst, const float *src,
+                     int c, int sw, int sh, const float *u, const float *v, const uint8_t *occ);
 
 /*
  * Blend of two warped keyframe outputs @a (from the earlier keyframe, @wa)

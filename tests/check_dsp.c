@@ -12,6 +12,9 @@
  * subnormal products); extreme inputs use power-of-two weights <= 1, where FMA
  * and multiply-then-add round alike, and must match up to NaN.
  *
+ * The Winograd transforms of the table (wino_*) have their own checkasm
+ * test in tests/check_winograd.c, next to the conv2d path that uses them.
+ *
  * `check_dsp --bench` prints C and AVX2 timings instead.
  */
 #include <check.h>

@@ -1,7 +1,8 @@
 /*
  * Ops against PyTorch: tests/reference/gen_ops.py wrote inputs and torch's
  * outputs into tests/fixtures/ops/. Tolerance: max abs error <= 1e-4 (F32
- * GEMM vs torch's conv summation order; values are O(1)). Data movement ops
+ * GEMM vs torch's conv summation order; values are O(1)); the conv cases
+ * also run through both Winograd variants at that tolerance. Data movement ops
  * (concat, upsample, depth_to_space) must be exact.
  *
  * `check_ops --bench` instead prints sgemm and conv2d GFLOPS for the
@@ -20,6 +21,7 @@
 #include "engine/mem.h"
 #include "engine/nn.h"
 #include "engine/ops.h"
+#include "engine/ops/conv_winograd.h"
 #include "engine/tensor.h"
 #include "engine/weights.h"
 #include "tests/common/vgtest.h"
@@ -88,6 +90,22 @@ START_TEST(test_conv_cases)
     run_conv_case(ctx, w, conv_cases[_i]);
     /* single-threaded path (no ctx) gives the same */
     run_conv_case(NULL, w, conv_cases[_i]);
+    vg_weights_close(&w);
+}
+END_TEST
+
+/* The same cases through each Winograd variant (forced; cases other than
+ * 3x3 stride 1 undilated still go the im2col way): same torch reference,
+ * same tolerance. */
+START_TEST(test_conv_cases_winograd)
+{
+    VgWeights *w = vgt_fixture("ops/conv.safetensors");
+    for (int variant = 1; variant <= 2; variant++) {
+        vg_conv_winograd_force(variant);
+        run_conv_case(ctx, w, conv_cases[_i]);
+        run_conv_case(NULL, w, conv_cases[_i]);
+    }
+    vg_conv_winograd_force(-1);
     vg_weights_close(&w);
 }
 END_TEST
@@ -512,6 +530,8 @@ static Suite *ops_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_conv_cases, 0, (int)(sizeof(conv_cases) / sizeof(*conv_cases)));
+    tcase_add_loop_test(tc, test_conv_cases_winograd, 0,
+                        (int)(sizeof(conv_cases) / sizeof(*conv_cases)));
     tcase_add_test(tc, test_conv64_prelu);
     tcase_add_test(tc, test_conv_params);
     tcase_add_test(tc, test_conv_errors);

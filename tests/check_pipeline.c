@@ -16,7 +16,9 @@
  * test_scheduler_refusals: every scheduler_config.json value visgen does not
  * implement fails model setup with one line naming key and value;
  * test_vae_tiling: the KL VAE tiles above 512x512 in img2img (tile geometry
- * from the log, PSNR against the whole-frame run: bounds stated there).
+ * from the log, PSNR against the whole-frame run: bounds stated there);
+ * test_stylize_noise: the caller's initial noise (vg_stylize_run_noise):
+ * all-NaN = vg_stylize_run bit for bit, draw order, substitution, errors.
  */
 #include <check.h>
 #include <cjson/cJSON.h>
@@ -950,6 +952,223 @@ START_TEST(test_vae_tiling)
 }
 END_TEST
 
+/* ------------------------------------------------------ caller's noise */
+
+/* @src (128 x 128 [1, 3, H, W]) resized to @w x @h into *@t (allocated). */
+static void resized_input(const VgTensor *src, int w, int h, VgTensor *t)
+{
+    ck_assert_int_eq(vg_tensor_alloc4(t, 1, 3, h, w), 0);         // [1, 3, h, w]
+    for (int c = 0; c < 3; c++)
+        ck_assert_int_eq(vg_sd_resize((const float *)src->data + c * 128 * 128, 128, 128,
+                                      128 * sizeof(float), (float *)t->data + (size_t)c * w * h,
+                                      w, h, (ptrdiff_t)w * sizeof(float)), 0);
+}
+
+static float *nan_noise(int64_t n)
+{
+    float *q = malloc(n * sizeof(float));
+    ck_assert_ptr_nonnull(q);
+    for (int64_t i = 0; i < n; i++)
+        q[i] = NAN;
+    return q;
+}
+
+/*
+ * vg_stylize_run_noise / vg_stylize_noise_shape on tiny-sd2 with euler_a (an
+ * ancestral sampler: per-step draws follow the initial noise, so any change
+ * in the order of draws shows) on a 76 x 60 picture (processing size 72 x 56,
+ * latent 9 x 7): all-NaN noise is vg_stylize_run bit for bit and returns the
+ * generator's draw (the randn after the VAE posterior sample: checked against
+ * a VgRng drawn here); the returned noise passed back gives the same bits; a
+ * half replaced by other finite values changes the picture and comes back as
+ * given, the other half as drawn; the TAESD encoder (no posterior draw) makes
+ * the noise the first draw; shape and value errors fail with one line.
+ */
+START_TEST(test_stylize_noise)
+{
+    VgStylizeSettings s;
+    VgStylizer *st = NULL;
+    VgTensor src, img, o1, o2;
+    VgImage in, out, out2;
+    int c, h, w;
+
+    vg_stylize_default_settings(&s);
+    s.model = DIFF "/tiny-sd2";
+    s.prompt = "a photo of a cat";
+    s.sampler = "euler_a";
+    s.steps = 4;
+    s.strength = 0.5f;
+    s.cfg = 1.f;
+    s.seed = 42;
+    ck_assert_msg(vg_stylize_open(&st, ctx, &s) == 0, "%s", vgt_last_error);
+
+    /* shapes: the picture's size rounded down to multiples of 8, / 8 */
+    ck_assert_int_eq(vg_stylize_noise_shape(st, 128, 128, &c, &h, &w), 0);
+    ck_assert(c == 4 && h == 16 && w == 16);
+    ck_assert_int_eq(vg_stylize_noise_shape(st, 76, 60, &c, &h, &w), 0);
+    ck_assert(c == 4 && h == 7 && w == 9);
+    ck_assert_int_eq(vg_stylize_noise_shape(st, 8, 15, &c, &h, &w), 0);
+    ck_assert(c == 4 && h == 1 && w == 1);
+    const int bad[][2] = { { 7, 100 }, { 100, 7 }, { 0, 0 }, { -8, 64 }, { 64, -1 } };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        vgt_log_reset();
+        c = h = w = 5;
+        ck_assert_int_eq(vg_stylize_noise_shape(st, bad[i][0], bad[i][1], &c, &h, &w),
+                         VG_ERR(EINVAL));
+        ck_assert(c == 0 && h == 0 && w == 0);
+        ck_assert_msg(vgt_n_errors == 1 && strstr(vgt_last_error, "smaller than 8x8"), "%s",
+                      vgt_last_error);
+    }
+    ck_assert_int_eq(vg_stylize_noise_shape(NULL, 64, 64, &c, &h, &w), VG_ERR(EINVAL));
+    ck_assert_int_eq(vg_stylize_noise_shape(st, 64, 64, NULL, &h, &w), VG_ERR(EINVAL));
+    ck_assert_int_eq(vg_stylize_noise_shape(st, 64, 64, &c, &h, NULL), VG_ERR(EINVAL));
+
+    load_input(&src);
+    resized_input(&src, 76, 60, &img);
+    vgt_alloc_like(&o1, &img);
+    vgt_alloc_like(&o2, &img);
+    image_from_tensor(&in, &img);
+    image_from_tensor(&out, &o1);
+    image_from_tensor(&out2, &o2);
+    const int64_t np = vg_tensor_nelem(&img);
+    ck_assert_int_eq(vg_stylize_noise_shape(st, 76, 60, &c, &h, &w), 0);
+    const int64_t n = (int64_t)c * h * w;
+
+    /* all NaN: vg_stylize_run's picture, bit for bit; the draw comes back */
+    ck_assert_int_eq(vg_stylize_run(st, &in, &out, 0), 0);
+    float *n1 = nan_noise(n), *n2 = nan_noise(n);
+    ck_assert_msg(vg_stylize_run_noise(st, &in, &out2, 0, n1) == 0, "%s", vgt_last_error);
+    ck_assert_msg(!memcmp(o1.data, o2.data, np * sizeof(float)), "all-NaN noise: max diff %g",
+                  vgt_max_abs_err(&o1, &o2, NULL));
+    ck_assert_int_eq(vg_stylize_run_noise(st, &in, &out2, 0, n2), 0);
+    ck_assert(!memcmp(n1, n2, n * sizeof(float)));
+    ck_assert(!memcmp(o1.data, o2.data, np * sizeof(float)));
+    /* ... which is torch's randn after the posterior sample (one randn of
+     * the latent's shape, seed 42) */
+    {
+        VgRng rng;
+        float *post = malloc(n * sizeof(float)), *draw = malloc(n * sizeof(float));
+        vg_rng_seed(&rng, 42);
+        vg_rng_randn(&rng, post, n);
+        vg_rng_randn(&rng, draw, n);
+        ck_assert(!memcmp(n1, draw, n * sizeof(float)));
+        free(post);
+        free(draw);
+    }
+
+    /* the returned noise passed back: the same picture, the noise unchanged */
+    memset(o2.data, 0, np * sizeof(float));
+    ck_assert_int_eq(vg_stylize_run_noise(st, &in, &out2, 0, n2), 0);
+    ck_assert(!memcmp(o1.data, o2.data, np * sizeof(float)));
+    ck_assert(!memcmp(n1, n2, n * sizeof(float)));
+
+    /* the second half replaced: another picture; given values come back
+     * exactly, the first half as drawn */
+    for (int64_t i = 0; i < n; i++)
+        n2[i] = i < n / 2 ? NAN : -0.75f * n1[i] + 0.25f;
+    ck_assert_int_eq(vg_stylize_run_noise(st, &in, &out2, 0, n2), 0);
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(i < n / 2 ? n2[i] == n1[i] : n2[i] == -0.75f * n1[i] + 0.25f,
+                      "noise[%lld] = %g", (long long)i, n2[i]);
+    const double db = psnr(o1.data, o2.data, np);
+    printf("pipeline: noise with half replaced vs drawn: PSNR %.2f dB\n", db);
+    ck_assert_msg(db < 60.0, "PSNR %.2f: the noise changed nothing", db);
+    /* and run again with all of it: the same picture */
+    memcpy(n1, n2, n * sizeof(float));
+    memcpy(o1.data, o2.data, np * sizeof(float));
+    ck_assert_int_eq(vg_stylize_run_noise(st, &in, &out2, 0, n2), 0);
+    ck_assert(!memcmp(o1.data, o2.data, np * sizeof(float)));
+
+    /* the seed policy still picks the generator: picture 1 draws seed 43's */
+    s.seed_policy = VG_SEED_INCREMENT;
+    ck_assert_int_eq(vg_stylize_update(st, &s), 0);
+    for (int64_t i = 0; i < n; i++)
+        n2[i] = NAN;
+    ck_assert_int_eq(vg_stylize_run_noise(st, &in, &out2, 1, n2), 0);
+    {
+        VgRng rng;
+        float *draw = malloc(n * sizeof(float));
+        vg_rng_seed(&rng, 43);
+        vg_rng_randn(&rng, draw, n);
+        vg_rng_randn(&rng, draw, n);
+        ck_assert(!memcmp(n2, draw, n * sizeof(float)));
+        free(draw);
+    }
+
+    /* errors: an infinity (noise untouched), pictures below 8x8, NULLs */
+    memcpy(n2, n1, n * sizeof(float));
+    n2[n - 1] = -INFINITY;
+    vgt_log_reset();
+    ck_assert_int_eq(vg_stylize_run_noise(st, &in, &out2, 0, n2), VG_ERR(EINVAL));
+    ck_assert_msg(vgt_n_errors == 1 && strstr(vgt_last_error, "[4, 7, 9] has -inf at 251"),
+                  "%s", vgt_last_error);
+    ck_assert(!memcmp(n2, n1, (n - 1) * sizeof(float)) && isinf(n2[n - 1]));
+    VgImage tiny = in, tiny_out = out2;
+    tiny.width = tiny_out.width = 7;
+    tiny.height = tiny_out.height = 60;
+    vgt_log_reset();
+    ck_assert_int_eq(vg_stylize_run_noise(st, &tiny, &tiny_out, 0, n1), VG_ERR(EINVAL));
+    ck_assert_int_eq(vgt_n_errors, 1);
+    tiny_out.width = 8;
+    ck_assert_int_eq(vg_stylize_run_noise(st, &tiny, &tiny_out, 0, n1), VG_ERR(EINVAL));
+    ck_assert_int_eq(vg_stylize_run_noise(NULL, &in, &out2, 0, n1), VG_ERR(EINVAL));
+    ck_assert_int_eq(vg_stylize_run_noise(st, NULL, &out2, 0, n1), VG_ERR(EINVAL));
+    vg_stylize_close(&st);
+
+    /* a processing size in the settings: the noise follows it, whatever
+     * the picture's size */
+    s.width = 64;
+    s.height = 48;
+    s.seed_policy = VG_SEED_FIXED;
+    ck_assert_int_eq(vg_stylize_open(&st, ctx, &s), 0);
+    ck_assert_int_eq(vg_stylize_noise_shape(st, 76, 60, &c, &h, &w), 0);
+    ck_assert(c == 4 && h == 6 && w == 8);
+    ck_assert_int_eq(vg_stylize_noise_shape(st, 7, 3, &c, &h, &w), 0);
+    ck_assert(c == 4 && h == 6 && w == 8);
+    ck_assert_int_eq(vg_stylize_noise_shape(st, 0, 3, &c, &h, &w), VG_ERR(EINVAL));
+    float *n3 = nan_noise(4 * 6 * 8);
+    ck_assert_int_eq(vg_stylize_run(st, &in, &out, 0), 0);
+    ck_assert_int_eq(vg_stylize_run_noise(st, &in, &out2, 0, n3), 0);
+    ck_assert(!memcmp(o1.data, o2.data, np * sizeof(float)));
+    for (int i = 0; i < 4 * 6 * 8; i++)
+        ck_assert(isfinite(n3[i]));
+    vg_stylize_close(&st);
+    free(n3);
+
+    /* TAESD encoder: no posterior draw, the noise is the first randn */
+    {
+        char enc[512], dec[512];
+        snprintf(enc, sizeof(enc), "%s/tests/fixtures/taesd/taesd_encoder.pth", VG_TOP);
+        snprintf(dec, sizeof(dec), "%s/tests/fixtures/taesd/taesd_decoder.pth", VG_TOP);
+        s.taesd_encoder = enc;
+        s.taesd_decoder = dec;
+        s.width = s.height = 0;
+        ck_assert_msg(vg_stylize_open(&st, ctx, &s) == 0, "%s", vgt_last_error);
+        ck_assert_int_eq(vg_stylize_noise_shape(st, 76, 60, &c, &h, &w), 0);
+        ck_assert(c == 4 && h == 7 && w == 9);
+        for (int64_t i = 0; i < n; i++)
+            n2[i] = NAN;
+        ck_assert_int_eq(vg_stylize_run(st, &in, &out, 0), 0);
+        ck_assert_int_eq(vg_stylize_run_noise(st, &in, &out2, 0, n2), 0);
+        ck_assert(!memcmp(o1.data, o2.data, np * sizeof(float)));
+        VgRng rng;
+        float *draw = malloc(n * sizeof(float));
+        vg_rng_seed(&rng, 42);
+        vg_rng_randn(&rng, draw, n);
+        ck_assert(!memcmp(n2, draw, n * sizeof(float)));
+        free(draw);
+        vg_stylize_close(&st);
+    }
+
+    free(n1);
+    free(n2);
+    vg_tensor_free(&src);
+    vg_tensor_free(&img);
+    vg_tensor_free(&o1);
+    vg_tensor_free(&o2);
+}
+END_TEST
+
 static Suite *pipeline_suite(void)
 {
     Suite *s = suite_create("pipeline");
@@ -970,6 +1189,12 @@ static Suite *pipeline_suite(void)
     tcase_add_test(tc, test_single_file_spacing);
     tcase_add_test(tc, test_vae_tiling);
     suite_add_tcase(s, tc);
+    /* its own case: CK_RUN_CASE=noise runs it alone in seconds */
+    TCase *tn = tcase_create("noise");
+    tcase_add_checked_fixture(tn, setup, teardown);
+    tcase_set_timeout(tn, 120);
+    tcase_add_test(tn, test_stylize_noise);
+    suite_add_tcase(s, tn);
     return s;
 }
 

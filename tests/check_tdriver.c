@@ -65,8 +65,8 @@ typedef struct Proc {
     int fail_at;              /* call number that fails, -1 = none */
 } Proc;
 
-static int process(void *opaque, const VgImage *src, const VgImage *init, VgImage *dst,
-                   int64_t index)
+static int process(void *opaque, const VgImage *src, const VgImage *init, float *state,
+                   VgImage *dst, int64_t index)
 {
     Proc *p = opaque;
     int k = p->calls++;
@@ -88,7 +88,7 @@ static int process(void *opaque, const VgImage *src, const VgImage *init, VgImag
 static VgTemporal *open_t(VgTemporalSettings *ts, Proc *p)
 {
     VgTemporal *t = NULL;
-    VgFrameProcessor fp = { p, process };
+    VgFrameProcessor fp = { p, process, 0, 0, 0 };
     seq_base = 0;
     if (!p->scale)
         p->scale = 1;
@@ -353,12 +353,71 @@ START_TEST(test_color_coherence)
 }
 END_TEST
 
+/* State on a 4x coarser grid (like diffusion noise) travels with the
+ * content: each cell keeps its value, frame after frame; only cells with
+ * nothing to carry arrive as NaN. */
+typedef struct StateProc {
+    int calls, nan_in, carried_ok, carried_bad;
+    float next_id;
+} StateProc;
+
+static int process_state(void *opaque, const VgImage *src, const VgImage *init, float *state,
+                         VgImage *dst, int64_t index)
+{
+    StateProc *p = opaque;
+    const int sw = W / 4, sh = H / 4;
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < dst->height; y++)
+            memcpy((char *)dst->data[c] + y * dst->stride[c],
+                   (const char *)src->data[c] + y * src->stride[c], dst->width * sizeof(float));
+    for (int y = 0; y < sh; y++)
+        for (int x = 0; x < sw; x++) {
+            float *v = &state[y * sw + x];
+            if (isnan(*v)) {
+                p->nan_in++;
+                /* new cells are named after where they appear in the scene,
+                 * so a carried value names the cell it came from */
+                *v = (float)(y * 1000 + x - p->calls + 100);
+            } else if (x >= 2 && x < sw - 1 && y >= 1 && y < sh - 1) {
+                if (*v == (float)(y * 1000 + x - p->calls + 100))
+                    p->carried_ok++;
+                else
+                    p->carried_bad++;
+            }
+        }
+    p->calls++;
+    return 0;
+}
+
+START_TEST(test_state_follows_motion)
+{
+    VgTemporalSettings ts;
+    StateProc p = { 0 };
+    VgFrameProcessor fp = { &p, process_state, 1, W / 4, H / 4 };
+    VgTemporal *t = NULL;
+    vg_temporal_default_settings(&ts);
+    ts.in_w = ts.out_w = W;
+    ts.in_h = ts.out_h = H;
+    ck_assert_int_eq(vg_temporal_open(&t, &ts, &fp), 0);
+    seq_base = 0;
+    /* content moves 4 px = one state cell right per frame; a cell at
+     * column x of frame t is column x - t of frame 0 */
+    ck_assert_int_eq(run_seq(t, 4, 4.f, 0.f, -1, NULL, NULL), 4);
+    ck_assert_int_eq(p.calls, 4);
+    ck_assert_int_eq(p.carried_bad, 0);
+    ck_assert_int_ge(p.carried_ok, 3 * (W / 4 - 3) * (H / 4 - 2));
+    ck_assert_int_ge(p.nan_in, (W / 4) * (H / 4));            /* the whole first frame */
+    ck_assert_int_le(p.nan_in, (W / 4) * (H / 4) + 3 * 3 * (H / 4)); /* + entering columns */
+    vg_temporal_close(&t);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
     VgTemporalSettings ts;
     VgTemporal *t = NULL;
     Proc p = { .fail_at = -1, .scale = 1 };
-    VgFrameProcessor fp = { &p, process };
+    VgFrameProcessor fp = { &p, process, 0, 0, 0 };
 
     vg_temporal_default_settings(&ts);
     ts.in_w = ts.out_w = W;
@@ -419,6 +478,7 @@ int main(void)
     tcase_add_test(tc, test_scenecut);
     tcase_add_test(tc, test_upscale_geometry);
     tcase_add_test(tc, test_color_coherence);
+    tcase_add_test(tc, test_state_follows_motion);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

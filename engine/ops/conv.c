@@ -16,6 +16,12 @@
  * lowers it into its own scratch (sized once per call), runs its own
  * single-threaded sgemm (OpenBLAS runs 1 thread, see engine/blas.h) and the
  * bias / activation epilogue, so no thread waits on another between steps.
+ * Bands keep at least MIN_BAND_COLS sgemm columns even past the scratch
+ * budget (SD's UNet at 16x16 with K = 9 * 2560); outputs too small for one
+ * such band per thread are split by output channel instead.
+ *
+ * 3x3 stride-1 layers with enough channels and pixels go to the Winograd
+ * path instead (engine/ops/conv_winograd.c: 4x or 2.25x fewer multiplies).
  *
  * Fewer than VG_CONV_DIRECT_MAX_COUT output channels with stride 1: no
  * sgemm (M = Cout wastes OpenBLAS's 16-24 row register blocks); the dsp
@@ -28,6 +34,7 @@
 #include "engine/mem.h"
 #include "engine/ops.h"
 #include "engine/ops/common.h"
+#include "engine/ops/conv_winograd.h"
 #include "engine/ops/dsp.h"
 
 /* VG_CONV_BAND_BYTES (ops.h) bounds the scratch of all bands in flight
@@ -89,9 +96,12 @@ typedef struct Conv {
     int mode;           /* CONV_* */
     int direct;         /* conv_direct instead of im2col + sgemm */
     int64_t band_rows;  /* output rows per band (the last may have fewer) */
+    int64_t mchunk;     /* output channels per job (all but the last) */
+    int mchunks;        /* jobs per band, each on its own channels */
     int64_t wp, span_h; /* padded width, extra input rows of a band (wide path) */
     float *scratch;     /* per thread: [per_thread] floats */
     int64_t per_thread;
+    size_t scratch_n;   /* floats in scratch */
     /* current image */
     const float *x;     /* [cin, h, w] */
     float *y;           /* [cout, ho, wo] */
@@ -100,6 +110,7 @@ typedef struct Conv {
 /* One band of output rows, private to the thread running it. */
 typedef struct Band {
     int64_t r0, nr;     /* output rows */
+    int64_t co0, nco;   /* output channels */
     int64_t rows_in, nb; /* wide path: input rows, wide columns */
     float *xb;          /* [cin, rows_in, wp] */
     float *col;         /* [k, nb] or [k, nr * wo] */
@@ -149,7 +160,7 @@ static void fill_col_wide(const Conv *c, const Band *b)
 
 static void epilogue_wide(const Conv *c, const Band *b)
 {
-    for (int64_t co = 0; co < c->cout; co++) {
+    for (int64_t co = b->co0; co < b->co0 + b->nco; co++) {
         const float *src = b->out + co * b->nb;
         float *dst = c->y + (co * c->ho + b->r0) * c->wo;
         const float bias = conv_bias(c, co), s = conv_slope(c, co);
@@ -187,19 +198,21 @@ static void fill_col_general(const Conv *c, const Band *b)
 /* In place on y rows [r0, r0 + nr) of every channel. */
 static void epilogue_inplace(const Conv *c, const Band *b)
 {
-    for (int64_t co = 0; co < c->cout; co++) {
+    for (int64_t co = b->co0; co < b->co0 + b->nco; co++) {
         float *dst = c->y + (co * c->ho + b->r0) * c->wo;
         c->dsp->bias_act[c->dsp_act](dst, dst, b->nr * c->wo, conv_bias(c, co),
                                      conv_slope(c, co));
     }
 }
 
-/* y rows [r0, r0 + nr) = W [cout, k] x cols [k, n] (row stride ldb) */
-static void gemm(const Conv *c, int64_t n, const float *cols, int64_t ldb, float *out,
-                 int64_t ldc)
+/* out rows [co0, co0 + nco) = W [co0.., k] x cols [k, n] (row stride ldb);
+ * @out points at channel 0 */
+static void gemm(const Conv *c, const Band *b, int64_t n, const float *cols, int64_t ldb,
+                 float *out, int64_t ldc)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c->cout, (int)n, (int)c->k,
-                1.0f, c->wt, (int)c->k, cols, (int)ldb, 0.0f, out, (int)ldc);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)b->nco, (int)n, (int)c->k,
+                1.0f, c->wt + b->co0 * c->k, (int)c->k, cols, (int)ldb, 0.0f,
+                out + b->co0 * ldc, (int)ldc);
 }
 
 static void band_job(void *arg, int i, int tid)
@@ -207,8 +220,10 @@ static void band_job(void *arg, int i, int tid)
     const Conv *c = arg;
     const int64_t hw = c->h * c->w, howo = c->ho * c->wo;
     float *s = c->scratch ? c->scratch + tid * c->per_thread : NULL;
-    Band b = { .r0 = (int64_t)i * c->band_rows };
+    const int mc = i % c->mchunks;
+    Band b = { .r0 = (int64_t)(i / c->mchunks) * c->band_rows, .co0 = mc * c->mchunk };
     b.nr = VG_MIN(c->band_rows, c->ho - b.r0);
+    b.nco = VG_MIN(c->mchunk, c->cout - b.co0);
 
     switch (c->mode) {
     case CONV_1X1:
@@ -218,7 +233,7 @@ static void band_job(void *arg, int i, int tid)
                                          (int)c->cin, 1, 1, 1, 1 };
             c->dsp->conv_direct(c->y + b.r0 * c->w, howo, &a, b.nr * c->w);
         } else {
-            gemm(c, b.nr * c->w, c->x + b.r0 * c->w, hw, c->y + b.r0 * c->w, hw);
+            gemm(c, &b, b.nr * c->w, c->x + b.r0 * c->w, hw, c->y + b.r0 * c->w, hw);
         }
         epilogue_inplace(c, &b);
         break;
@@ -247,13 +262,13 @@ static void band_job(void *arg, int i, int tid)
         b.col = b.xb + c->cin * (c->band_rows + c->span_h) * c->wp;
         b.out = b.col + c->k * ((c->band_rows - 1) * c->wp + c->wo);
         fill_col_wide(c, &b);
-        gemm(c, b.nb, b.col, b.nb, b.out, b.nb);
+        gemm(c, &b, b.nb, b.col, b.nb, b.out, b.nb);
         epilogue_wide(c, &b);
         break;
     default:
         b.col = s;
         fill_col_general(c, &b);
-        gemm(c, b.nr * c->wo, b.col, b.nr * c->wo, c->y + b.r0 * c->wo, howo);
+        gemm(c, &b, b.nr * c->wo, b.col, b.nr * c->wo, c->y + b.r0 * c->wo, howo);
         epilogue_inplace(c, &b);
         break;
     }
@@ -269,6 +284,35 @@ static int64_t rows_per_band(int64_t bytes_per_row, int64_t rows, int threads)
     return VG_MAX(VG_MIN(nr, rows), 1);
 }
 
+/*
+ * sgemm bands narrower than this re-pack the whole weight matrix for few
+ * columns: with K = 9 * 2560 (SD's UNet at 16x16) a band of one output row
+ * (18 columns) ran at a third of the sgemm's speed.
+ */
+#define MIN_BAND_COLS 256
+
+/* Bands of at least MIN_BAND_COLS columns (of @width per row) where the
+ * rows allow, still one band per thread; when the whole output is narrower
+ * than that per thread, one band and the threads split the output channels
+ * (each lowers the same band: cheap next to an sgemm with K in the
+ * thousands, and each packs only its share of the weights). */
+static void widen_bands(Conv *c, int64_t width, int threads)
+{
+    c->mchunks = 1;
+    c->mchunk = c->cout;
+    if (c->direct)
+        return;
+    if (threads > 1 && c->ho * width < MIN_BAND_COLS * threads && c->cout >= 32 * threads) {
+        c->band_rows = c->ho;
+        c->mchunk = ((c->cout + threads - 1) / threads + 15) / 16 * 16;
+        c->mchunks = (int)((c->cout + c->mchunk - 1) / c->mchunk);
+        return;
+    }
+    const int64_t want = VG_MIN((MIN_BAND_COLS + width - 1) / width,
+                                (c->ho + threads - 1) / threads);
+    c->band_rows = VG_MAX(c->band_rows, VG_MIN(want, c->ho));
+}
+
 /* Plans the bands and allocates the per-thread scratch (once per call). */
 static int conv_plan(VgPool *pool, Conv *c)
 {
@@ -280,6 +324,7 @@ static int conv_plan(VgPool *pool, Conv *c)
         !p->pad_bottom && !p->pad_right) {
         c->mode = CONV_1X1;
         c->band_rows = rows_per_band(c->w * (c->cin + c->cout) * 4, c->ho, threads);
+        widen_bands(c, c->w, threads);
         c->per_thread = 0;
     } else if (stride1) {
         c->mode = CONV_WIDE;
@@ -288,6 +333,7 @@ static int conv_plan(VgPool *pool, Conv *c)
         const int64_t row_bytes = c->direct ? c->cin * c->wp * 4
                                             : (c->cin + c->k + c->cout) * c->wp * 4;
         c->band_rows = rows_per_band(row_bytes, c->ho, threads);
+        widen_bands(c, c->wp, threads);
         const int64_t nb_max = (c->band_rows - 1) * c->wp + c->wo;
         c->per_thread = c->cin * (c->band_rows + c->span_h) * c->wp;
         if (!c->direct)
@@ -295,11 +341,13 @@ static int conv_plan(VgPool *pool, Conv *c)
     } else {
         c->mode = CONV_GENERAL;
         c->band_rows = rows_per_band(c->wo * c->k * 4, c->ho, threads);
+        widen_bands(c, c->wo, threads);
         c->per_thread = c->k * c->band_rows * c->wo;
     }
     if (!c->per_thread)
         return 0;
-    c->scratch = vg_malloc(sizeof(float) * c->per_thread * threads);
+    c->scratch_n = (size_t)(c->per_thread * threads);
+    c->scratch = vg_conv_scratch_get(c->scratch_n);
     return c->scratch ? 0 : VG_ERR(ENOMEM);
 }
 
@@ -379,6 +427,19 @@ int vg_conv2d_act(VgCtx *ctx, const VgTensor *x, const VgTensor *w, const VgTens
         return VG_ERR(EINVAL);
     }
     VgPool *pool = vg_ops_pool(ctx);
+    const int wino = vg_conv_winograd_wanted(c.cin, c.cout, ho, wo, c.kh, c.kw, p->stride_h,
+                                             p->stride_w, p->dil_h, p->dil_w);
+    if (wino) {
+        const VgWinoConv wc = {
+            .dsp = c.dsp, .m = wino, .n = x->ne[0], .cin = c.cin, .h = c.h, .w = c.w,
+            .cout = c.cout, .ho = ho, .wo = wo, .pad_top = p->pad_top, .pad_left = p->pad_left, .x = x->data,
+            .wt = c.wt, .bias = c.bias, .dsp_act = c.dsp_act, .slope = c.slope,
+            .alpha = c.alpha, .alpha_len = c.alpha_len, .y = y->data,
+        };
+        if ((ret = vg_conv_winograd(pool, &wc)) < 0)
+            vg_log(ctx, VG_LOG_ERROR, "conv2d: out of memory for Winograd buffers\n");
+        return ret;
+    }
     if ((ret = conv_plan(pool, &c)) < 0) {
         vg_log(ctx, VG_LOG_ERROR, "conv2d: out of memory for scratch buffers\n");
         return ret;
@@ -387,9 +448,9 @@ int vg_conv2d_act(VgCtx *ctx, const VgTensor *x, const VgTensor *w, const VgTens
     for (int64_t n = 0; n < x->ne[0]; n++) {
         c.x = (const float *)x->data + n * c.cin * c.h * c.w;
         c.y = (float *)y->data + n * c.cout * ho * wo;
-        vg_pool_run(pool, bands, band_job, &c);
+        vg_pool_run(pool, bands * c.mchunks, band_job, &c);
     }
-    vg_free(c.scratch);
+    vg_conv_scratch_put(c.scratch, c.scratch_n);
     return 0;
 }
 

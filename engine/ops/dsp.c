@@ -1,6 +1,7 @@
 /* Plain-C reference element-wise kernels and the run-time kernel choice. */
 #include <pthread.h>
 
+#include "engine/ops/conv_winograd.h"
 #include "engine/ops/dsp.h"
 #include "engine/x86/ops.h"
 
@@ -79,6 +80,7 @@ void vg_ops_dsp_init_c(VgOpsDsp *d)
     d->bias_act[VG_DSP_ACT_RELU] = bias_relu_c;
     d->bias_act[VG_DSP_ACT_LEAKY] = bias_leaky_c;
     d->conv_direct = conv_direct_c;
+    vg_wino_dsp_init_c(d);
 }
 
 static VgOpsDsp dsp;
@@ -90,7 +92,10 @@ static void dsp_init(void)
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    {
         vg_ops_dsp_init_avx2(&dsp);
+        vg_wino_dsp_init_avx2(&dsp);
+    }
 #endif
 }
 

@@ -38,6 +38,32 @@ typedef struct VgConvDirectArgs {
 } VgConvDirectArgs;
 typedef void (*VgConvDirectFn)(float *y, ptrdiff_t ys, const VgConvDirectArgs *a, ptrdiff_t n);
 
+/*
+ * Winograd transforms (Lavin & Gray; engine/ops/conv_winograd.c has the
+ * matrices BT, G, AT and the conv2d path that uses them), in two variants:
+ *   VG_WINO_F43: F(4x4, 3x3), tile m = 4 outputs from a = 6 inputs, P = 36
+ *   VG_WINO_F23: F(2x2, 3x3), m = 2, a = 4, P = 16
+ * Tiles step by m columns.
+ *
+ * wino_weights: u[p * us + k] = (G g_k G^T)[p / a][p % a] for the @n 3x3
+ *   kernels g_k = g + 9 k, p < P.
+ * wino_in: one channel, one row of @n tiles. Tile t reads the a x a patch
+ *   d[r][c] = x[r * xrs + m t + c] and writes
+ *   v[p * vs + t] = (BT d BT^T)[p / a][p % a], p < P.
+ *   Each of the a rows of x must be readable (any finite or non-finite
+ *   values) up to column 8 m * ceil(n / 8) + 3: versions load 8 tiles at once.
+ * wino_out: one channel, one row of @n tiles from the products
+ *   m_t[i][j] = mp[(i * a + j) * ms + t]:
+ *   y[k * ys + m t + l] = (AT m_t AT^T)[k][l] + bias
+ *   for k < rows (<= m), l < m and m t + l < cols; nothing else is written.
+ * Versions differ by rounding only (FMA, order of the sums).
+ */
+enum { VG_WINO_F43, VG_WINO_F23, VG_WINO_N };
+typedef void (*VgWinoWeightsFn)(float *u, ptrdiff_t us, const float *g, ptrdiff_t n);
+typedef void (*VgWinoInFn)(float *v, ptrdiff_t vs, const float *x, ptrdiff_t xrs, int n);
+typedef void (*VgWinoOutFn)(float *y, ptrdiff_t ys, const float *mp, ptrdiff_t ms, int n,
+                            int rows, int cols, float bias);
+
 typedef struct VgOpsDsp {
     const char *isa; /* "c", "avx2" */
     void (*relu)(float *y, const float *x, ptrdiff_t n);
@@ -46,6 +72,9 @@ typedef struct VgOpsDsp {
     void (*scale)(float *y, const float *x, ptrdiff_t n, float s);
     VgBiasActFn bias_act[VG_DSP_ACT_N];
     VgConvDirectFn conv_direct; /* cout < VG_CONV_DIRECT_MAX_COUT */
+    VgWinoWeightsFn wino_weights[VG_WINO_N];
+    VgWinoInFn wino_in[VG_WINO_N];
+    VgWinoOutFn wino_out[VG_WINO_N];
 } VgOpsDsp;
 
 /* The table for this CPU, filled on first use (thread-safe, then constant). */

@@ -202,8 +202,80 @@ static int decode(VgSdModel *m, VgTensor *lat, int tile, VgTensor *img)
     return 0;
 }
 
+int vg_sd_latent_shape(const VgSdModel *m, int h, int w, int *c, int *lh, int *lw)
+{
+    VG_VALIDATE(m && c && lh && lw, VG_ERR(EINVAL));
+    if (m->taesd && vg_taesd_has_encoder(m->taesd)) {
+        /* three stride-2 convs with padding 1: ceil(x / 8) */
+        *c = vg_taesd_latent_channels(m->taesd);
+        *lh = h > 0 ? (h + 7) / 8 : 0;
+        *lw = w > 0 ? (w + 7) / 8 : 0;
+    } else {
+        const int f = vg_vae_factor(m->vae);
+        *c = vg_vae_get_config(m->vae)->latent_channels;
+        *lh = h > 0 ? h / f : 0;
+        *lw = w > 0 ? w / f : 0;
+    }
+    if (*c < 1 || *lh < 1 || *lw < 1) {
+        vg_log(m->ctx, VG_LOG_ERROR, "sd: picture %dx%d gives no latent pixel\n", w, h);
+        return VG_ERR(EINVAL);
+    }
+    return 0;
+}
+
+/*
+ * The loop of vg_sampler_run (reset, one randn of the latent's shape,
+ * add_noise, then scale_input -> model -> step per executed timestep) with
+ * the caller's noise substituted between the draw and add_noise. Kept to the
+ * same operations in the same order: test_stylize_noise (check_pipeline)
+ * holds an all-NaN @user to vg_sampler_run's bits.
+ */
+static int sample_noise(VgSampler *s, Denoise *d, const VgTensor *init, VgRng *rng, float *user,
+                        VgTensor *out)
+{
+    VgTensor noise = { 0 }, xin = { 0 }, eps = { 0 };
+    const int64_t n = vg_tensor_nelem(init);
+    int ret, nt;
+    const float *ts = vg_sampler_timesteps(s, &nt);
+
+    memset(out, 0, sizeof(*out));
+    vg_sampler_reset(s);
+    if ((ret = vg_tensor_alloc(out, VG_DT_F32, init->ndim, init->ne)) < 0 ||
+        (ret = vg_tensor_alloc(&noise, VG_DT_F32, init->ndim, init->ne)) < 0 ||
+        (ret = vg_tensor_alloc(&xin, VG_DT_F32, init->ndim, init->ne)) < 0 ||
+        (ret = vg_tensor_alloc(&eps, VG_DT_F32, init->ndim, init->ne)) < 0)
+        goto end;                                      // [1, C, h, w] each
+    float *nz = noise.data;
+    vg_rng_randn(rng, nz, n);                          // drawn whole: later draws unchanged
+    for (int64_t i = 0; i < n; i++)
+        if (!isnan(user[i]))
+            nz[i] = user[i];
+    memcpy(user, nz, n * sizeof(float));
+    if ((ret = vg_sampler_add_noise(s, init, &noise, out)) < 0)
+        goto end;
+    for (int i = 0; i < nt; i++)
+        if ((ret = vg_sampler_scale_input(s, out, &xin)) < 0 ||
+            (ret = denoise(d, &xin, ts[i], &eps)) < 0 ||
+            (ret = vg_sampler_step(s, &eps, ts[i], out, rng)) < 0)
+            goto end;
+end:
+    vg_tensor_free(&noise);
+    vg_tensor_free(&xin);
+    vg_tensor_free(&eps);
+    if (ret < 0)
+        vg_tensor_free(out);
+    return ret;
+}
+
 int vg_sd_img2img(VgSdModel *m, const VgSdImg2ImgParams *p, const VgTensor *cond,
                   const VgTensor *uncond, const VgTensor *img, VgTensor *out)
+{
+    return vg_sd_img2img_noise(m, p, cond, uncond, img, NULL, out);
+}
+
+int vg_sd_img2img_noise(VgSdModel *m, const VgSdImg2ImgParams *p, const VgTensor *cond,
+                        const VgTensor *uncond, const VgTensor *img, float *noise,
+                        VgTensor *out)
 {
     VgSchedConfig sc;
     VgSampler *s = NULL;
@@ -226,6 +298,18 @@ int vg_sd_img2img(VgSdModel *m, const VgSdImg2ImgParams *p, const VgTensor *cond
         vg_log(m->ctx, VG_LOG_ERROR, "sd: cfg %g > 1 needs a negative-prompt embedding\n",
                p->cfg);
         return VG_ERR(EINVAL);
+    }
+    int lc = 0, lh = 0, lw = 0;
+    if (noise) {
+        if ((ret = vg_sd_latent_shape(m, (int)img->ne[2], (int)img->ne[3], &lc, &lh, &lw)) < 0)
+            return ret;
+        for (int64_t i = 0; i < (int64_t)lc * lh * lw; i++)
+            if (isinf(noise[i])) {
+                vg_log(m->ctx, VG_LOG_ERROR, "sd: initial noise [%d, %d, %d] has %g at %lld: "
+                       "want finite values, or NaN for the generator's draw\n", lc, lh, lw,
+                       noise[i], (long long)i);
+                return VG_ERR(EINVAL);
+            }
     }
     vg_sd_sched_config(m, p, &sc);
     if ((ret = vg_sampler_create(&s, &sc, p->sampler, p->steps, p->strength, m->ctx)) < 0)
@@ -253,7 +337,15 @@ int vg_sd_img2img(VgSdModel *m, const VgSdImg2ImgParams *p, const VgTensor *cond
         ((ret = vg_tensor_alloc4(&d.x2, 2, lat.ne[1], lat.ne[2], lat.ne[3])) < 0 ||
          (ret = vg_tensor_alloc4(&d.o2, 2, lat.ne[1], lat.ne[2], lat.ne[3])) < 0))
         goto end;
-    if ((ret = vg_sampler_run(s, denoise, &d, &lat, &rng, &res)) < 0)
+    if (noise && (lat.ne[0] != 1 || lat.ne[1] != lc || lat.ne[2] != lh || lat.ne[3] != lw)) {
+        vg_log(m->ctx, VG_LOG_ERROR, "sd: latent [%lld, %lld, %lld, %lld] is not the noise "
+               "shape [%d, %d, %d]\n", (long long)lat.ne[0], (long long)lat.ne[1],
+               (long long)lat.ne[2], (long long)lat.ne[3], lc, lh, lw);
+        ret = VG_ERR(EINVAL);
+        goto end;
+    }
+    if ((ret = noise ? sample_noise(s, &d, &lat, &rng, noise, &res)
+                     : vg_sampler_run(s, denoise, &d, &lat, &rng, &res)) < 0)
         goto end;
     ret = decode(m, &res, tile, out);
 end:

@@ -10,7 +10,9 @@
  *   image 0..1 -> 2x-1 -> VAE encoder moments -> mean + std * randn   (draw 1)
  *     (tiled above the VAE's comfort size: vg_sd_vae_tile)
  *     (TAESD instead: encoder on 0..1, no draw, latent scale 1)
- *   -> * scaling_factor -> vg_sampler_run (initial noise, per-step noise)
+ *   -> * scaling_factor -> initial noise randn (next draw; finite values of
+ *      the caller's noise replace it) -> add_noise -> sampler steps
+ *      (per-step noise: further draws), the loop of vg_sampler_run
  *   -> / scaling_factor -> VAE decode -> x/2 + 0.5 -> clamp 0..1
  *
  * with classifier-free guidance eps = u + cfg * (c - u) computed from one
@@ -113,6 +115,28 @@ int vg_sd_img2img_check(const VgCtx *c, const VgSdImg2ImgParams *p);
  */
 int vg_sd_img2img(VgSdModel *m, const VgSdImg2ImgParams *p, const VgTensor *cond,
                   const VgTensor *uncond, const VgTensor *img, VgTensor *out);
+
+/*
+ * Shape of the latent (and so of the initial noise) of an @h x @w picture
+ * (processing size, multiples of 8): *@c channels of *@lh x *@lw, as the
+ * model's encoder (KL VAE or TAESD) gives it. 0, or VG_ERR(EINVAL) for a
+ * size that gives an empty latent.
+ */
+int vg_sd_latent_shape(const VgSdModel *m, int h, int w, int *c, int *lh, int *lw);
+
+/*
+ * vg_sd_img2img with the caller's hand on the initial noise (the randn the
+ * sampler scales and adds to the encoded latent at the first executed
+ * timestep). @noise (NULL = vg_sd_img2img) is [c, lh, lw] F32, row-major,
+ * of vg_sd_latent_shape(H, W) and remains with the caller: on entry its
+ * finite values replace the generator's draw at their positions, NaN keeps
+ * the draw (the generator draws all of it either way, so later draws are
+ * unchanged); once the noise is settled (before the first UNet call) it is
+ * overwritten with the noise used. An infinity fails the call untouched.
+ */
+int vg_sd_img2img_noise(VgSdModel *m, const VgSdImg2ImgParams *p, const VgTensor *cond,
+                        const VgTensor *uncond, const VgTensor *img, float *noise,
+                        VgTensor *out);
 
 /* resize.c: planar F32 [C, H, W] pictures. Area average when shrinking an
  * axis, bilinear (half-pixel centres, edge clamp) when enlarging it. */

@@ -37,16 +37,24 @@ typedef struct VgTemporal VgTemporal;
  * (when VgTemporalSettings.init_blend > 0 and the previous output is
  * usable) the input frame with the warped previous output blended in where
  * it is visible, in_w x in_h, for processors that start from an image
- * (img2img); processors that do not may ignore it. @dst: out_w x out_h,
- * planes owned by the library, to be written. @index: the frame's number
- * counted from 0 at vg_temporal_open(). Everything remains with the
- * library and is valid during the call only. Returns 0 or a negative code,
- * which vg_temporal_send()/vg_temporal_flush() return.
+ * (img2img); processors that do not may ignore it. @state: NULL when
+ * state_c is 0; else [state_c, state_h, state_w] floats of state carried
+ * along the motion: on entry the previous keyframe's state warped onto this
+ * frame (nearest neighbour, so values are moved, never mixed), NaN where
+ * nothing could be carried (start of a shot, occluded, from outside the
+ * picture); on return the state to carry on. @dst: out_w x out_h, planes
+ * owned by the library, to be written. @index: the frame's number counted
+ * from 0 at vg_temporal_open(). Everything remains with the library and is
+ * valid during the call only. Returns 0 or a negative code, which
+ * vg_temporal_send()/vg_temporal_flush() return.
  */
 typedef struct VgFrameProcessor {
     void *opaque;   /* passed back, remains with the caller */
-    int (*process)(void *opaque, const VgImage *src, const VgImage *init,
+    int (*process)(void *opaque, const VgImage *src, const VgImage *init, float *state,
                    VgImage *dst, int64_t index);
+    /* Optional carried state (e.g. diffusion noise): planes of a grid laid
+     * over the input frame; 0 = none. */
+    int state_c, state_w, state_h;
 } VgFrameProcessor;
 
 enum VgTemporalFlow {

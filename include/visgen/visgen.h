@@ -212,6 +212,32 @@ int vg_stylize_update(VgStylizer *st, const VgStylizeSettings *s);
  */
 int vg_stylize_run(VgStylizer *st, const VgImage *in, VgImage *out, int64_t index);
 
+/**
+ * Shape of the initial noise vg_stylize_run_noise() takes for pictures of
+ * @in_w x @in_h: *@c channels (4) of *@h x *@w latent pixels (the processing
+ * size / 8). @c, @h, @w remain with the caller. Returns 0, or a negative
+ * code (size unusable: below 8x8 once rounded down to multiples of 8) with
+ * *@c, *@h, *@w set to 0.
+ */
+int vg_stylize_noise_shape(const VgStylizer *st, int in_w, int in_h, int *c, int *h, int *w);
+
+/**
+ * vg_stylize_run() with the initial noise in the caller's hands: the
+ * unit-variance noise img2img adds to the encoded picture at the first
+ * executed timestep (diffusers' scheduler.add_noise; sigma * noise for the
+ * Euler / DPM samplers). @noise (NULL = exactly vg_stylize_run) is c*h*w
+ * floats, [c, h, w] row-major, of vg_stylize_noise_shape() for @in's size;
+ * it remains with the caller. On entry, finite values replace the
+ * generator's draw at their positions and NaN keeps the draw (all NaN gives
+ * vg_stylize_run's picture bit for bit); an infinity fails the call with
+ * @noise untouched. On success it holds the noise that was used (after
+ * another failure: either untouched or the noise used). Everything
+ * else (seed, seed_policy, order of draws, per-step noise of ancestral
+ * samplers) is unchanged: the generator still draws the whole initial noise.
+ */
+int vg_stylize_run_noise(VgStylizer *st, const VgImage *in, VgImage *out, int64_t index,
+                         float *noise);
+
 /** One line describing what was loaded (family, components, prediction). Owned by @st. */
 const char *vg_stylize_describe(const VgStylizer *st);
 

@@ -49,6 +49,19 @@ if [ -n "$e_off" ] && [ -n "$e_dis" ] && awk -v a="$e_dis" -v b="$e_off" 'BEGIN 
   ok "stylize E_warp: flow=dis $e_dis <= 50% of flow=off $e_off ($(awk -v a="$e_dis" -v b="$e_off" 'BEGIN { printf "%.0f%%", 100 * a / b }'))"
 else bad "stylize E_warp flow=dis ($e_dis) <= 50% of flow=off ($e_off)" "$(cat "$tmp/err")"; fi
 
+# --- 1b. under fast motion (a photo panned 8 px per frame) the noise carried
+# along the flow (noise=auto with flow=dis) beats noise that stays on the screen
+ff -loop 1 -i "$TOP/../shared/data/images/kodim23.png" -vf "crop=256:192:'8*n':100" -frames:v 12 \
+   -c:v ffv1 "$tmp/pan.mkv" 2>"$tmp/err"
+keep "$tmp/pan.mkv" "format=gbrpf32le,$st:flow=off" "$tmp/pan_off.mkv" 2>>"$tmp/err"
+keep "$tmp/pan.mkv" "format=gbrpf32le,$st:noise=seed" "$tmp/pan_seed.mkv" 2>>"$tmp/err"
+keep "$tmp/pan.mkv" "format=gbrpf32le,$st" "$tmp/pan_warp.mkv" 2>>"$tmp/err"
+p_off=$(metric "$tmp/pan.mkv" "$tmp/pan_off.mkv" E_warp) p_seed=$(metric "$tmp/pan.mkv" "$tmp/pan_seed.mkv" E_warp)
+p_warp=$(metric "$tmp/pan.mkv" "$tmp/pan_warp.mkv" E_warp)
+if [ -n "$p_warp" ] && awk -v w="$p_warp" -v s="$p_seed" -v o="$p_off" 'BEGIN { exit !(o > 0 && w < 0.5 * s && s <= 0.5 * o) }'; then
+  ok "8 px/frame pan, E_warp: per-frame $p_off, fused with seed noise $p_seed, with warped noise $p_warp"
+else bad "pan E_warp: warped noise ($p_warp) < 50% of seed noise ($p_seed) <= 50% of per-frame ($p_off)" "$(cat "$tmp/err")"; fi
+
 # --- 2. upscale: fusion keeps the quality. A clip shrunk by the model's
 # factor is upscaled per frame and with fusion; PSNR against the original.
 S=$(probe "movie=$TREE,trim=end_frame=1,crop=16:16,visgen" width | sed -n 's/^width=//p')
@@ -137,6 +150,7 @@ expect_fail() { # name, grep pattern, ffmpeg args...
 expect_fail "keyint=4:flow=off" "needs optical flow" -i "$TREE" -frames:v 2 -vf "scale=64:48,visgen=keyint=4:flow=off"
 expect_fail "flow_downscale=16 at 64x48" "flow_downscale" -i "$TREE" -frames:v 2 -vf "scale=64:48,visgen=flow_downscale=16"
 expect_fail "temporal=2" "temporal" -i "$TREE" -frames:v 2 -vf "scale=64:48,visgen=temporal=2"
+expect_fail "noise=warped:flow=off" "needs flow=dis" -i "$TREE" -frames:v 1 -vf "scale=64:48,$st:noise=warped:flow=off"
 expect_fail "flow=bogus" "bogus" -i "$TREE" -frames:v 2 -vf "scale=64:48,visgen=flow=bogus"
 
 echo "$pass passed, $fail failed"
