@@ -4,6 +4,7 @@
 #                 -vf visgen=mode=upscale (default model); tree-before.png /
 #                 tree-after.png: the same frame nearest-upscaled / by visgen;
 #                 tree-compare.png: 256x192 crops of both side by side.
+#                 temporal/: `make temporal-chart` (mk/temporal_chart.mk).
 DEMO  := $(B)/demo
 MEDIA := $(B)/media
 
@@ -58,7 +59,7 @@ DEMO_OUT := $(DEMO)/tree-visgen.mp4 $(DEMO)/tree-before.png $(DEMO)/tree-after.p
 demo: deps
 	$(MAKE) demo-run
 
-demo-run: all models ffmpeg media $(DEMO_OUT)
+demo-run: all models ffmpeg media $(DEMO_OUT) temporal-chart
 	@echo "demo: made"; for f in $(DEMO_OUT); do \
 	  printf '  %-36s %s\n' "$$f" "$$($(B)/bin/ffprobe -v error -count_frames -select_streams v \
 	    -show_entries stream=width,height,nb_read_frames -of csv=p=0:s=x $$f)"; done
