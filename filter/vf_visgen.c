@@ -519,7 +519,9 @@ static int config_output(AVFilterLink *outlink)
     if ((ret = vg_temporal_open(&s->tp, &ts, &proc)) < 0)
         return averror_from_vg(ret);
 
-    /* at most keyint frames wait for the next keyframe, plus the one in hand */
+    /* at most keyint - 1 frames wait for the next keyframe, plus the one in hand */
+    for (int i = 0; i < s->inq_n; i++)
+        av_frame_free(&s->inq[(s->inq_head + i) % s->inq_cap]);
     av_freep(&s->inq);
     s->inq_head = s->inq_n = 0;
     s->inq_cap  = s->keyint + 2;
@@ -623,6 +625,13 @@ static int filter_frame(AVFilterLink *inlink, AVFrame *in)
         return ff_filter_frame(outlink, out);
     }
 
+    if (in->width != inlink->w || in->height != inlink->h || in->format != inlink->format) {
+        av_log(ctx, AV_LOG_ERROR, "frame of %dx%d %s, the link was configured for %dx%d %s\n",
+               in->width, in->height, av_get_pix_fmt_name(in->format),
+               inlink->w, inlink->h, av_get_pix_fmt_name(inlink->format));
+        ret = AVERROR(EINVAL);
+        goto fail;
+    }
     if (s->inq_n == s->inq_cap) {
         ret = AVERROR_BUG;
         goto fail;
@@ -632,6 +641,10 @@ static int filter_frame(AVFilterLink *inlink, AVFrame *in)
     s->inq[(s->inq_head + s->inq_n++) % s->inq_cap] = in;
     ret = vg_temporal_send(s->tp, &src);
     if (ret < 0) {
+        /* the library dropped this frame: so does the queue, which stays
+         * in step with what is still to come out */
+        s->inq_n--;
+        av_frame_free(&s->inq[(s->inq_head + s->inq_n) % s->inq_cap]);
         av_log(ctx, AV_LOG_ERROR, "%s failed: %s\n",
                s->st ? "stylizing" : "upscaling", vg_strerror(ret));
         return averror_from_vg(ret);

@@ -217,6 +217,10 @@ int ff_visgen_conv_output(VisgenConv *c, const AVFrame *in, AVFrame *out)
 
     if (c->direct)
         return 0;
+    /* frames may wait in the filter's queue: back to the colourspace of
+     * @in, not of the last frame converted */
+    if ((ret = update_colorspace(c, in)) < 0)
+        return ret;
     if (c->has_alpha) {
         /* frames may wait in the filter's queue: the float input of @in is
          * not necessarily the last one converted, so convert it again */

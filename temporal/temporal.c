@@ -115,18 +115,31 @@ static void image_view(VgImage *img, float *planes, int w, int h)
     }
 }
 
-static int push_ready(VgTemporal *t, VgTFrame *f)
+/* Room for @n more ready frames, so that pushing them cannot fail halfway. */
+static int reserve_ready(VgTemporal *t, int n)
 {
-    if (t->rhead && t->rhead == t->nready)
-        t->rhead = t->nready = 0;
-    if (t->nready == t->rcap) {
-        int cap = t->rcap ? 2 * t->rcap : 16;
+    if (t->rhead) {
+        memmove(t->ready, t->ready + t->rhead, (t->nready - t->rhead) * sizeof(*t->ready));
+        t->nready -= t->rhead;
+        t->rhead = 0;
+    }
+    if (t->nready + n > t->rcap) {
+        int cap = t->nready + n + 16;
         VgTFrame **r = realloc(t->ready, cap * sizeof(*r));
         if (!r)
             return VG_ERR(ENOMEM);
         t->ready = r;
         t->rcap = cap;
     }
+    return 0;
+}
+
+static int push_ready(VgTemporal *t, VgTFrame *f)
+{
+    int ret = reserve_ready(t, 1);
+
+    if (ret < 0)
+        return ret;
     t->ready[t->nready++] = frame_ref(f);
     /* what remains needed of an output frame is its output */
     free(f->rgb);
@@ -216,11 +229,16 @@ static int process_key(VgTemporal *t, VgTFrame *f, VgTFrame *prev,
  * end of the stream): the keyframe's output warped along the chained flow. */
 static int propagate_forward(VgTemporal *t)
 {
+    int ret;
+
+    /* everything that can fail first: a failure leaves the queue as it was */
+    for (int i = 0; i < t->npending; i++)
+        if ((ret = frame_alloc_out(&t->g, t->pending[i])) < 0)
+            return ret;
+    if ((ret = reserve_ready(t, t->npending)) < 0)
+        return ret;
     for (int i = 0; i < t->npending; i++) {
         VgTFrame *f = t->pending[i];
-        int ret = frame_alloc_out(&t->g, f);
-        if (ret < 0)
-            return ret;
         vg_t_warp_image(&t->dsp, &t->g, &t->sc, f->out, NULL, t->key->out, f->ku, f->kv, NULL);
         if ((ret = push_ready(t, f)) < 0)
             return ret;
@@ -241,6 +259,11 @@ static int propagate_between(VgTemporal *t, VgTFrame *k1)
     VgTScratch *sc = &t->sc;
     int n = t->npending - 1, cur = 0, ret;
 
+    for (int i = 0; i < n; i++)
+        if ((ret = frame_alloc_out(g, t->pending[i])) < 0)
+            return ret;
+    if ((ret = reserve_ready(t, t->npending)) < 0)
+        return ret;
     for (int i = n - 1; i >= 0; i--) {
         VgTFrame *f = t->pending[i], *next = t->pending[i + 1];
         /* f -> next is next's forward flow; the pixels of f next does not
@@ -257,8 +280,6 @@ static int propagate_between(VgTemporal *t, VgTFrame *k1)
             memcpy(sc->cv[cur], v, m * sizeof(float));
             memcpy(sc->cocc[cur], occ, m);
         }
-        if ((ret = frame_alloc_out(g, f)) < 0)
-            return ret;
         vg_t_warp_image(&t->dsp, g, sc, sc->wa, sc->ma, t->key->out, f->ku, f->kv, f->kocc);
         vg_t_warp_image(&t->dsp, g, sc, sc->wb, sc->mb, k1->out, sc->cu[cur], sc->cv[cur],
                         sc->cocc[cur]);
@@ -346,7 +367,7 @@ int vg_temporal_send(VgTemporal *t, const VgImage *in)
 {
     VgTGeom *g = &t->g;
     VgTFrame *f, *prev;
-    int ret;
+    int ret, queued = 0;
 
     frame_unref(&t->returned);
     if (!in || in->width != g->in_w || in->height != g->in_h) {
@@ -381,13 +402,16 @@ int vg_temporal_send(VgTemporal *t, const VgImage *in)
     if (prev && (ret = frame_flows(t, f, prev)) < 0)
         goto end;
     if (prev) {
-        free(prev->luma);
-        prev->luma = NULL;
+        /* the previous frame's luma and its flow backwards only served
+         * this frame's flow (the seed) */
+        free(prev->luma); free(prev->bu); free(prev->bv); free(prev->occ_b);
+        prev->luma = prev->bu = prev->bv = NULL;
+        prev->occ_b = NULL;
     }
     frame_unref(&t->last);
     t->last = frame_ref(f);
 
-    if (!t->key || f->info.scenecut) {
+    if (!t->key || !prev || f->info.scenecut) {
         /* frames waiting for a keyframe that will not come from this shot */
         if (t->key && (ret = propagate_forward(t)) < 0)
             goto end;
@@ -399,8 +423,13 @@ int vg_temporal_send(VgTemporal *t, const VgImage *in)
         ret = push_ready(t, f);
     } else {
         VgTFrame *p = t->npending ? t->pending[t->npending - 1] : t->key;
+        if (t->npending >= t->s.keyint) {   /* cannot happen: due comes first */
+            ret = VG_ERR(EINVAL);
+            goto end;
+        }
         chain_to_key(t, f, p);
         t->pending[t->npending++] = frame_ref(f);
+        queued = 1;
         float hidden = vg_t_mask_share(f->kocc, (size_t)g->fw * g->fh);
         int due = f->info.index - t->key->info.index >= t->s.keyint;
         if (due || hidden > t->s.key_occlusion) {
@@ -411,10 +440,22 @@ int vg_temporal_send(VgTemporal *t, const VgImage *in)
                 (ret = propagate_between(t, f)) < 0)
                 goto end;
             set_key(t, f);
+        } else {
+            /* a frame between keyframes is made from their outputs only */
+            free(f->rgb);
+            f->rgb = NULL;
         }
         ret = 0;
     }
 end:
+    if (ret < 0) {
+        /* this frame is dropped; the next one starts a new shot (what is
+         * queued is carried forward from the last keyframe then), so no
+         * output is warped along a flow that skips a frame */
+        if (queued)
+            frame_unref(&t->pending[--t->npending]);
+        frame_unref(&t->last);
+    }
     frame_unref(&f);
     return ret;
 }

@@ -412,6 +412,43 @@ START_TEST(test_state_follows_motion)
 }
 END_TEST
 
+/* A failed keyframe drops that frame only: the queue before it comes out,
+ * later frames start a new shot, nothing overflows however long it goes on. */
+START_TEST(test_failure_recovers)
+{
+    VgTemporalSettings ts;
+    Proc p = { .fail_at = 1 };
+    vg_temporal_default_settings(&ts);
+    ts.keyint = 4;
+    VgTemporal *t = open_t(&ts, &p);
+    Planes in;
+    VgImage o;
+    VgTemporalInfo info;
+    int64_t got[600];
+    int ngot = 0, nfail = 0;
+    planes_alloc(&in, W, H);
+    for (int i = 0; i < 520; i++) {
+        make_frame(&in, i % 16, 1.f, 0.f, 0);
+        if (i >= 4 && i < 500)
+            p.fail_at = p.calls;            /* every keyframe fails for a while */
+        else
+            p.fail_at = -1;
+        nfail += vg_temporal_send(t, &in.img) < 0;
+        while (vg_temporal_receive(t, &o, &info) == 0)
+            got[ngot++] = info.index;
+    }
+    ck_assert_int_eq(vg_temporal_flush(t), 0);
+    while (vg_temporal_receive(t, &o, &info) == 0)
+        got[ngot++] = info.index;
+    ck_assert_int_gt(nfail, 0);
+    ck_assert_int_eq(ngot + nfail, 520);    /* every frame out but the failed ones */
+    for (int i = 1; i < ngot; i++)
+        ck_assert_int_gt(got[i], got[i - 1]);
+    free(in.p);
+    vg_temporal_close(&t);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
     VgTemporalSettings ts;
@@ -479,6 +516,7 @@ int main(void)
     tcase_add_test(tc, test_upscale_geometry);
     tcase_add_test(tc, test_color_coherence);
     tcase_add_test(tc, test_state_follows_motion);
+    tcase_add_test(tc, test_failure_recovers);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -37,7 +37,8 @@ typedef struct VgTemporal VgTemporal;
  * (when VgTemporalSettings.init_blend > 0 and the previous output is
  * usable) the input frame with the warped previous output blended in where
  * it is visible, in_w x in_h, for processors that start from an image
- * (img2img); processors that do not may ignore it. @state: NULL when
+ * (img2img); processors that do not may ignore it. NULL whenever the
+ * output size differs from the input's. @state: NULL when
  * state_c is 0; else [state_c, state_h, state_w] floats of state carried
  * along the motion: on entry the previous keyframe's state warped onto this
  * frame (nearest neighbour, so values are moved, never mixed), NaN where
@@ -100,7 +101,8 @@ typedef struct VgTemporalSettings {
 typedef struct VgTemporalInfo {
     int64_t index;        /* the frame's number (send order, from 0) */
     int keyframe;         /* 1 = the processor ran on it */
-    int scenecut;         /* 1 = a new shot starts here (nothing carried over) */
+    int scenecut;         /* 1 = a cut was detected here (nothing carried over; the
+                           * first frame and frames after a flush are 0) */
     float flow_mean;      /* mean |flow| to the previous input frame, input pixels */
     float occluded;       /* share of pixels not visible in the previous frame */
     float scene_score;    /* share of unmatched pixels (what scenecut compares) */
@@ -121,7 +123,11 @@ int vg_temporal_open(VgTemporal **out, const VgTemporalSettings *s, const VgFram
 /**
  * Take the next input frame (@in remains with the caller and is copied;
  * in_w x in_h). Runs the processor when a frame can be decided. Outputs
- * that became ready wait for vg_temporal_receive(); at most keyint + 1 wait.
+ * that became ready wait for vg_temporal_receive(); at most keyint - 1
+ * input frames are held back. Memory: each held frame keeps its flows and,
+ * when the next keyframe comes, an output-size picture.
+ * On failure this frame is dropped (no output for it) and the next one
+ * starts a new shot; frames sent before it still come out.
  */
 int vg_temporal_send(VgTemporal *t, const VgImage *in);
 
