@@ -5,7 +5,9 @@
  *
  *   vgbench-sd info
  *   vgbench-sd unet-params                     name and shape per line (for the PyTorch peer)
- *   vgbench-sd unet   [--reps R] [--size S]    UNet: build, one evaluation per rep
+ *   vgbench-sd unet   [--reps R] [--size S] [--profile]
+ *                                              UNet: build, one evaluation per rep;
+ *                                              --profile: time per op class (stderr, last rep)
  *   vgbench-sd frame  [--size S]               CLIP prompt encode, UNet + TAESD 1-step img2img
  *   vgbench-sd vae    [--size S]               KL VAE encode + decode
  *   vgbench-sd taesd  [--size S]               TAESD encode + decode
@@ -33,7 +35,7 @@
 #include "bench/bench_util.h"
 
 typedef struct Opts {
-    int reps, size, threads;
+    int reps, size, threads, profile;
 } Opts;
 
 static void log_cb(void *cookie, int level, const char *fmt, va_list ap)
@@ -251,7 +253,12 @@ static int cmd_unet(const Opts *o)
     fill(&x, 2.f, 0.f);
     fill(&enc, 2.f, 0.f);
     const float ts[1] = { 499.f };
+    VgUnetProfile prof;
     for (int r = 0; r < reps; r++) {
+        if (o->profile) {
+            memset(&prof, 0, sizeof(prof));
+            vg_unet_set_profile(u, &prof);
+        }
         t0 = vgb_now();
         if ((ret = vg_unet_forward(u, &x, ts, &enc, &out)) < 0) {
             fprintf(stderr, "vgbench-sd: vg_unet_forward: %s\n", vg_strerror(ret));
@@ -259,6 +266,24 @@ static int cmd_unet(const Opts *o)
             goto end;
         }
         times[r] = vgb_now() - t0;
+    }
+    if (o->profile) {
+        double sum = 0;
+        vg_unet_set_profile(u, NULL);
+        fprintf(stderr, "| op class | calls | time s | %% of step | GFLOP | GFLOPS |\n"
+                        "|---|---|---|---|---|---|\n");
+        for (int i = 0; i < VG_UNET_PROF_N; i++) {
+            sum += prof.sec[i];
+            char gf[32] = "-";
+            if (prof.flops[i] > 0 && prof.sec[i] > 0)
+                snprintf(gf, sizeof(gf), "%.1f", prof.flops[i] * 1e-9 / prof.sec[i]);
+            fprintf(stderr, "| %s | %lld | %.3f | %.1f | %.1f | %s |\n", vg_unet_prof_name(i),
+                    (long long)prof.calls[i], prof.sec[i], 100.0 * prof.sec[i] / prof.total_s,
+                    prof.flops[i] * 1e-9, gf);
+        }
+        fprintf(stderr, "| (F16->F32 widening, inside linear/conv) | | %.3f | %.1f | %.2f G values | |\n",
+                prof.widen_s, 100.0 * prof.widen_s / prof.total_s, prof.widen_n * 1e-9);
+        fprintf(stderr, "| sum of classes / forward total | | %.3f / %.3f | | | |\n", sum, prof.total_s);
     }
     printf("{\"params\": %lld, \"params_engine\": %lld, \"build_s\": %.3f, \"times\": [",
            (long long)n, (long long)vg_unet_n_params(u), t_build);
@@ -639,7 +664,7 @@ static int cmd_info(const Opts *o)
 static void usage(void)
 {
     fprintf(stderr, "usage: vgbench-sd info|unet-params|unet|frame|vae|taesd "
-                    "[--reps R] [--size S] [--threads N]\n");
+                    "[--reps R] [--size S] [--threads N] [--profile]\n");
 }
 
 int main(int argc, char **argv)
@@ -648,6 +673,7 @@ int main(int argc, char **argv)
         { "reps", required_argument, NULL, 'r' },
         { "size", required_argument, NULL, 's' },
         { "threads", required_argument, NULL, 't' },
+        { "profile", no_argument, NULL, 'p' },
         { NULL, 0, NULL, 0 },
     };
     Opts o = { .reps = 1, .size = 512, .threads = 0 };
@@ -664,6 +690,7 @@ int main(int argc, char **argv)
         case 'r': o.reps = atoi(optarg); break;
         case 's': o.size = atoi(optarg); break;
         case 't': o.threads = atoi(optarg); break;
+        case 'p': o.profile = 1; break;
         default: usage(); return 1;
         }
     }

@@ -16,6 +16,9 @@ struct VgCtx {
     float *wscratch;
     size_t wscratch_n;
     int wscratch_busy;
+    /* profiling (vg_unet_set_profile): widening time and values, when set */
+    double *prof_widen_s;
+    int64_t *prof_widen_n;
 };
 
 #ifdef __GNUC__

@@ -364,6 +364,11 @@ START_TEST(test_dsp)
         o.f16_to_f32(y1, h, n);
         for (int i = 0; i < n; i++)
             ck_assert(y0[i] == y1[i] || (isnan(y0[i]) && isnan(y1[i])));
+        for (int off = 0; off < 3; off++) {  /* any alignment of dst */
+            o.f16_to_f32_stream(y1 + off, h, n - off > 0 ? n - off : 0);
+            for (int i = 0; i + off < n; i++)
+                ck_assert(y0[i] == y1[i + off] || (isnan(y0[i]) && isnan(y1[i + off])));
+        }
         c.bf16_to_f32(y0, h, n);
         o.bf16_to_f32(y1, h, n);
         for (int i = 0; i < n; i++)

@@ -107,6 +107,7 @@ void vg_nn_dsp_init_c(VgNnDsp *d)
     d->isa = "c";
     d->f16_to_f32 = f16_c;
     d->bf16_to_f32 = bf16_c;
+    d->f16_to_f32_stream = f16_c;
     d->silu = silu_c;
     d->gelu = gelu_c;
     d->quick_gelu = quick_gelu_c;

@@ -19,6 +19,10 @@ typedef struct VgNnDsp {
     /* weight widening: dst[i] = (float)src[i] */
     void (*f16_to_f32)(float *dst, const uint16_t *src, ptrdiff_t n);
     void (*bf16_to_f32)(float *dst, const uint16_t *src, ptrdiff_t n);
+    /* the same as f16_to_f32, with stores that bypass the caches where the
+     * ISA has them: for weights larger than the last-level cache, which
+     * regular stores would first read into it (~40% faster at 60 MB) */
+    void (*f16_to_f32_stream)(float *dst, const uint16_t *src, ptrdiff_t n);
     /* activations */
     void (*silu)(float *y, const float *x, ptrdiff_t n);       /* x * sigmoid(x) */
     void (*gelu)(float *y, const float *x, ptrdiff_t n);       /* 0.5 x (1 + erf(x / sqrt 2)) */

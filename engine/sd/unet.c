@@ -12,11 +12,14 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/internal.h"
+#include "engine/mem.h"
 #include "engine/nn.h"
 #include "engine/ops.h"
 #include "engine/sd/unet.h"
@@ -24,6 +27,8 @@
 #define TF_GN_EPS 1e-6f  /* Transformer2DModel's GroupNorm */
 #define TF_LN_EPS 1e-5f  /* BasicTransformerBlock's LayerNorms */
 #define FF_ROWS 2048     /* feed-forward runs in token chunks: its hidden is 8x wide */
+#define UCACHE 32          /* activation blocks kept for reuse within a forward */
+#define UCACHE_BYTES ((size_t)192 << 20)
 #define MAX_SKIPS (1 + VG_UNET_MAX_BLOCKS * (VG_UNET_MAX_LAYERS + 1))
 
 typedef struct Resnet {
@@ -58,6 +63,9 @@ struct VgUnet {
     Resnet mid[2];
     Xformer *mid_attn;
     int64_t n_params;
+    VgUnetProfile *prof;  /* vg_unet_set_profile; NULL: no timing */
+    struct { void *p; size_t n; } cache[UCACHE]; /* freed activations (ualloc) */
+    size_t cache_bytes;
 };
 
 /* ------------------------------------------------------------------ binding */
@@ -307,6 +315,8 @@ static void unet_free(VgUnet *u)
             xformer_free(&u->up[i].attn[j]);
         }
     xformer_free(&u->mid_attn);
+    for (int i = 0; i < UCACHE; i++)
+        vg_freep(&u->cache[i].p);
     free(u);
 }
 
@@ -380,21 +390,125 @@ void vg_unet_close(VgUnet **u)
 
 /* ------------------------------------------------------------------ forward */
 
-static int alloc3(VgTensor *t, int64_t a, int64_t b, int64_t c)
+/* ---- optional profiling (vg_unet_set_profile) */
+
+static const char *const prof_names[VG_UNET_PROF_N] = {
+    "conv 3x3", "conv 1x1 (shortcut)", "linear attn q/k/v/out", "linear FF1 (GEGLU proj)",
+    "linear FF2", "linear proj_in/out", "linear time emb", "attention self (QK,softmax,PV)",
+    "attention cross (QK,softmax,PV)", "GroupNorm+SiLU (resnet)", "GroupNorm (transformer)",
+    "LayerNorm", "GEGLU", "adds / scale / temb add", "token transposes", "concat / upsample",
+};
+
+const char *vg_unet_prof_name(int cls)
+{
+    return cls >= 0 && cls < VG_UNET_PROF_N ? prof_names[cls] : "?";
+}
+
+void vg_unet_set_profile(VgUnet *u, VgUnetProfile *p)
+{
+    u->prof = p;
+    u->ctx->prof_widen_s = p ? &p->widen_s : NULL;
+    u->ctx->prof_widen_n = p ? &p->widen_n : NULL;
+}
+
+static double pnow(const VgUnet *u)
+{
+    struct timespec t;
+    if (!u->prof)
+        return 0;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void padd(const VgUnet *u, int cls, double t0, double flops)
+{
+    if (!u->prof)
+        return;
+    u->prof->sec[cls] += pnow(u) - t0;
+    u->prof->flops[cls] += flops;
+    u->prof->calls[cls]++;
+}
+
+/*
+ * Activations come from a small per-UNet cache of freed blocks, reused by
+ * exact size: the forward allocates and frees the same few shapes over and
+ * over, and fresh allocations cost page faults and zeroing (~190k faults,
+ * ~0.5 s of system time per SD2.1 evaluation at 64x64). The cache holds at
+ * most UCACHE_BYTES and is emptied at the end of every forward, so memory
+ * between evaluations is as before. Blocks are not zeroed: every op here
+ * writes its whole output.
+ */
+static int ualloc(VgUnet *u, VgTensor *t, int ndim, const int64_t *shape)
+{
+    size_t n = sizeof(float);
+    void *p = NULL;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0 || (shape[i] && n > (SIZE_MAX >> 2) / (size_t)shape[i]))
+            return VG_ERR(EINVAL);
+        n *= (size_t)shape[i];
+    }
+    for (int i = 0; i < UCACHE && !p; i++)
+        if (u->cache[i].p && u->cache[i].n == n) {
+            p = u->cache[i].p;
+            u->cache[i].p = NULL;
+            u->cache_bytes -= n;
+        }
+    if (!p && !(p = vg_malloc(n)))
+        return VG_ERR(ENOMEM);
+    vg_tensor_view(t, VG_DT_F32, p, ndim, shape);
+    t->alloc = p;
+    return 0;
+}
+
+static void ufree(VgUnet *u, VgTensor *t)
+{
+    if (t->alloc) {
+        const size_t n = (size_t)vg_tensor_nelem(t) * sizeof(float);
+        int slot = -1;
+        for (int i = 0; i < UCACHE && slot < 0; i++)
+            if (!u->cache[i].p)
+                slot = i;
+        if (slot >= 0 && t->alloc == t->data && u->cache_bytes + n <= UCACHE_BYTES) {
+            u->cache[slot].p = t->alloc;
+            u->cache[slot].n = n;
+            u->cache_bytes += n;
+        } else {
+            vg_free(t->alloc);
+        }
+    }
+    memset(t, 0, sizeof(*t));
+}
+
+static void uflush(VgUnet *u)
+{
+    for (int i = 0; i < UCACHE; i++)
+        vg_freep(&u->cache[i].p);
+    u->cache_bytes = 0;
+}
+
+static int ualloc4(VgUnet *u, VgTensor *t, int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    const int64_t s[4] = { a, b, c, d };
+    return ualloc(u, t, 4, s);
+}
+
+static int alloc3(VgUnet *u, VgTensor *t, int64_t a, int64_t b, int64_t c)
 {
     const int64_t s[3] = { a, b, c };
-    return vg_tensor_alloc(t, VG_DT_F32, 3, s);
+    return ualloc(u, t, 3, s);
 }
 
-static int alloc2(VgTensor *t, int64_t a, int64_t b)
+static int alloc2(VgUnet *u, VgTensor *t, int64_t a, int64_t b)
 {
     const int64_t s[2] = { a, b };
-    return vg_tensor_alloc(t, VG_DT_F32, 2, s);
+    return ualloc(u, t, 2, s);
 }
 
-static int conv(VgCtx *c, const VgTensor *x, const VgTensor *w, const VgTensor *b, int stride,
+static int conv(VgUnet *u, const VgTensor *x, const VgTensor *w, const VgTensor *b, int stride,
                 VgTensor *y)
 {
+    VgCtx *c = u->ctx;
+    const double t0 = pnow(u);
     VgConvParams p;
     vg_conv_params_default(&p);
     const int pad = (int)w->ne[2] / 2;
@@ -402,20 +516,44 @@ static int conv(VgCtx *c, const VgTensor *x, const VgTensor *w, const VgTensor *
     p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
     const int ho = vg_conv_out_size((int)x->ne[2], (int)w->ne[2], stride, pad, pad, 1);
     const int wo = vg_conv_out_size((int)x->ne[3], (int)w->ne[3], stride, pad, pad, 1);
-    int ret = vg_tensor_alloc4(y, x->ne[0], w->ne[0], ho, wo);
+    int ret = ualloc4(u, y, x->ne[0], w->ne[0], ho, wo);
     if (ret < 0 || (ret = vg_conv2d_any(c, x, w, b, &p, y)) < 0)
-        vg_tensor_free(y);
+        ufree(u, y);
+    else
+        padd(u, w->ne[2] == 1 ? VG_UNET_PROF_CONV1 : VG_UNET_PROF_CONV3, t0,
+             2.0 * (double)vg_tensor_nelem(y) * (double)(w->ne[1] * w->ne[2] * w->ne[3]));
     return ret;
 }
 
 /* y = silu(group_norm(x)), allocated here */
-static int norm_silu(VgCtx *c, const VgTensor *x, int groups, const VgTensor *g, const VgTensor *b,
+static int norm_silu(VgUnet *u, const VgTensor *x, int groups, const VgTensor *g, const VgTensor *b,
                      float eps, VgTensor *y)
 {
-    int ret = vg_tensor_alloc(y, VG_DT_F32, x->ndim, x->ne);
+    VgCtx *c = u->ctx;
+    const double t0 = pnow(u);
+    int ret = ualloc(u, y, x->ndim, x->ne);
     if (ret < 0 || (ret = vg_group_norm(c, x, groups, g, b, eps, y)) < 0 ||
         (ret = vg_silu(c, y, y)) < 0)
-        vg_tensor_free(y);
+        ufree(u, y);
+    padd(u, VG_UNET_PROF_GNSILU, t0, 0);
+    return ret;
+}
+
+/* vg_linear, timed as class @cls */
+static int lin(VgUnet *u, int cls, const VgTensor *x, const VgTensor *w, const VgTensor *b,
+               VgTensor *y)
+{
+    const double t0 = pnow(u);
+    const int ret = vg_linear(u->ctx, x, w, b, y);
+    padd(u, cls, t0, 2.0 * (double)vg_tensor_nelem(y) * (double)w->ne[1]);
+    return ret;
+}
+
+static int add(VgUnet *u, const VgTensor *a, const VgTensor *b, VgTensor *y)
+{
+    const double t0 = pnow(u);
+    const int ret = vg_add(u->ctx, a, b, y);
+    padd(u, VG_UNET_PROF_ADD, t0, 0);
     return ret;
 }
 
@@ -439,11 +577,14 @@ static void tr_job(void *arg, int i, int tid)
         }
 }
 
-static void transpose_tokens(VgCtx *c, VgTensor *x, VgTensor *tok, int dir)
+static void transpose_tokens(VgUnet *u, VgTensor *x, VgTensor *tok, int dir)
 {
+    VgCtx *c = u->ctx;
+    const double t0 = pnow(u);
     Tr a = { .x = x->data, .t = tok->data, .C = x->ne[1], .P = x->ne[2] * x->ne[3], .dir = dir };
     a.tiles = (a.P + TILE - 1) / TILE;
     vg_pool_run(c ? c->pool : NULL, (int)(x->ne[0] * a.tiles), tr_job, &a);
+    padd(u, VG_UNET_PROF_TRANSPOSE, t0, 0);
 }
 
 /* h[b, c, :] += v[b, c]: the time-embedding projection, one job per plane */
@@ -470,50 +611,61 @@ static int resnet_fwd(VgUnet *u, const Resnet *r, const VgTensor *x, const VgTen
     VgTensor a = { 0 }, h = { 0 }, tp = { 0 }, s = { 0 };
     int ret;
 
-    if ((ret = norm_silu(c, x, G, &r->n1w, &r->n1b, eps, &a)) < 0 ||   // [B, cin, H, W]
-        (ret = conv(c, &a, &r->c1w, &r->c1b, 1, &h)) < 0)              // [B, cout, H, W]
+    if ((ret = norm_silu(u, x, G, &r->n1w, &r->n1b, eps, &a)) < 0 ||   // [B, cin, H, W]
+        (ret = conv(u, &a, &r->c1w, &r->c1b, 1, &h)) < 0)              // [B, cout, H, W]
         goto end;
-    vg_tensor_free(&a);
-    if ((ret = alloc2(&tp, B, r->cout)) < 0 ||                          // [B, cout]
-        (ret = vg_linear(c, temb, &r->tw, &r->tb, &tp)) < 0)
+    ufree(u, &a);
+    if ((ret = alloc2(u, &tp, B, r->cout)) < 0 ||                          // [B, cout]
+        (ret = lin(u, VG_UNET_PROF_TEMB, temb, &r->tw, &r->tb, &tp)) < 0)
         goto end;
+    double t0 = pnow(u);
     PlaneAdd pa = { .h = h.data, .v = tp.data, .P = P };
     vg_pool_run(c ? c->pool : NULL, (int)(B * r->cout), plane_add_job, &pa);
-    if ((ret = norm_silu(c, &h, G, &r->n2w, &r->n2b, eps, &a)) < 0)
+    padd(u, VG_UNET_PROF_ADD, t0, 0);
+    if ((ret = norm_silu(u, &h, G, &r->n2w, &r->n2b, eps, &a)) < 0)
         goto end;
-    vg_tensor_free(&h);
-    if ((ret = conv(c, &a, &r->c2w, &r->c2b, 1, &h)) < 0)
+    ufree(u, &h);
+    if ((ret = conv(u, &a, &r->c2w, &r->c2b, 1, &h)) < 0)
         goto end;
-    vg_tensor_free(&a);
+    ufree(u, &a);
     if (r->sw.data) {
-        if ((ret = conv(c, x, &r->sw, &r->sb, 1, &s)) < 0 || (ret = vg_add(c, &h, &s, &h)) < 0)
+        if ((ret = conv(u, x, &r->sw, &r->sb, 1, &s)) < 0 || (ret = add(u, &h, &s, &h)) < 0)
             goto end;
-    } else if ((ret = vg_add(c, &h, x, &h)) < 0) {
+    } else if ((ret = add(u, &h, x, &h)) < 0) {
         goto end;
     }
+    t0 = pnow(u);
     if (scale != 1.0f && (ret = vg_scale(c, &h, 1.0f / scale, &h)) < 0)
         goto end;
+    padd(u, VG_UNET_PROF_ADD, t0, 0);
     *y = h;
     h = (VgTensor){ 0 };
 end:
-    vg_tensor_free(&a);
-    vg_tensor_free(&h);
-    vg_tensor_free(&tp);
-    vg_tensor_free(&s);
+    ufree(u, &a);
+    ufree(u, &h);
+    ufree(u, &tp);
+    ufree(u, &s);
     return ret;
 }
 
 /* o [B, Lq, C] = attention(q(x), k(ctx), v(ctx)) projected by to_out. q, k, v, a are scratch
  * with the right shapes. */
-static int attn_fwd(VgCtx *c, const Attn *at, int heads, const VgTensor *x, const VgTensor *ctx,
+static int attn_fwd(VgUnet *u, const Attn *at, int heads, const VgTensor *x, const VgTensor *ctx,
                     VgTensor *q, VgTensor *k, VgTensor *v, VgTensor *a, VgTensor *o)
 {
+    const int Q = VG_UNET_PROF_QKVO;
     int ret;
-    if ((ret = vg_linear(c, x, &at->q, NULL, q)) < 0 ||
-        (ret = vg_linear(c, ctx, &at->k, NULL, k)) < 0 ||
-        (ret = vg_linear(c, ctx, &at->v, NULL, v)) < 0 ||
-        (ret = vg_attention(c, q, k, v, heads, 0, a)) < 0 ||
-        (ret = vg_linear(c, a, &at->ow, &at->ob, o)) < 0)
+    double t0;
+    if ((ret = lin(u, Q, x, &at->q, NULL, q)) < 0 ||
+        (ret = lin(u, Q, ctx, &at->k, NULL, k)) < 0 ||
+        (ret = lin(u, Q, ctx, &at->v, NULL, v)) < 0)
+        return ret;
+    t0 = pnow(u);
+    if ((ret = vg_attention(u->ctx, q, k, v, heads, 0, a)) < 0)
+        return ret;
+    padd(u, x == ctx ? VG_UNET_PROF_SELF : VG_UNET_PROF_CROSS, t0,
+         4.0 * (double)vg_tensor_nelem(q) * (double)k->ne[1]);
+    if ((ret = lin(u, Q, a, &at->ow, &at->ob, o)) < 0)
         return ret;
     return 0;
 }
@@ -537,64 +689,81 @@ static int xformer_fwd(VgUnet *u, const Xformer *t, VgTensor *x, const VgTensor 
     VgTensor ck = { 0 }, cv = { 0 }, f1 = { 0 }, f2 = { 0 };
     int ret;
 
-    if ((ret = vg_tensor_alloc(&g, VG_DT_F32, 4, x->ne)) < 0 ||       // [B, C, H, W]
+    double t0 = pnow(u);
+    if ((ret = ualloc(u, &g, 4, x->ne)) < 0 ||       // [B, C, H, W]
         (ret = vg_group_norm(c, x, u->cfg.norm_num_groups, &t->nw, &t->nb, TF_GN_EPS, &g)) < 0 ||
-        (ret = alloc3(&n, B, P, C)) < 0 ||                              // [B, HW, C]
-        (ret = alloc3(&h, B, P, C)) < 0)
+        (ret = alloc3(u, &n, B, P, C)) < 0 ||                              // [B, HW, C]
+        (ret = alloc3(u, &h, B, P, C)) < 0)
         goto end;
-    transpose_tokens(c, &g, &n, 0);
-    vg_tensor_free(&g);
-    if ((ret = vg_linear(c, &n, &t->piw, &t->pib, &h)) < 0 ||
-        (ret = alloc3(&q, B, P, C)) < 0 || (ret = alloc3(&k, B, P, C)) < 0 ||
-        (ret = alloc3(&v, B, P, C)) < 0 || (ret = alloc3(&a, B, P, C)) < 0 ||
-        (ret = alloc3(&ck, B, Lk, C)) < 0 || (ret = alloc3(&cv, B, Lk, C)) < 0 ||  // [B, L, C]
-        (ret = alloc2(&f1, fr, 8 * C)) < 0 || (ret = alloc2(&f2, fr, 4 * C)) < 0)
+    padd(u, VG_UNET_PROF_GN, t0, 0);
+    transpose_tokens(u, &g, &n, 0);
+    ufree(u, &g);
+    if ((ret = lin(u, VG_UNET_PROF_PROJ, &n, &t->piw, &t->pib, &h)) < 0 ||
+        (ret = alloc3(u, &q, B, P, C)) < 0 || (ret = alloc3(u, &k, B, P, C)) < 0 ||
+        (ret = alloc3(u, &v, B, P, C)) < 0 || (ret = alloc3(u, &a, B, P, C)) < 0 ||
+        (ret = alloc3(u, &ck, B, Lk, C)) < 0 || (ret = alloc3(u, &cv, B, Lk, C)) < 0 ||  // [B, L, C]
+        (ret = alloc2(u, &f1, fr, 8 * C)) < 0 || (ret = alloc2(u, &f2, fr, 4 * C)) < 0)
         goto end;
     for (int d = 0; d < t->depth; d++) {
         const TBlock *b = &t->blk[d];
-        if ((ret = vg_layer_norm(c, &h, &b->n1w, &b->n1b, TF_LN_EPS, &n)) < 0 ||
-            (ret = attn_fwd(c, &b->self, t->heads, &n, &n, &q, &k, &v, &a, &n)) < 0 ||
-            (ret = vg_add(c, &h, &n, &h)) < 0 ||
-            (ret = vg_layer_norm(c, &h, &b->n2w, &b->n2b, TF_LN_EPS, &n)) < 0 ||
-            (ret = attn_fwd(c, &b->cross, t->heads, &n, enc, &q, &ck, &cv, &a, &n)) < 0 ||
-            (ret = vg_add(c, &h, &n, &h)) < 0 ||
-            (ret = vg_layer_norm(c, &h, &b->n3w, &b->n3b, TF_LN_EPS, &n)) < 0)
+        t0 = pnow(u);
+        if ((ret = vg_layer_norm(c, &h, &b->n1w, &b->n1b, TF_LN_EPS, &n)) < 0)
             goto end;
+        padd(u, VG_UNET_PROF_LN, t0, 0);
+        if ((ret = attn_fwd(u, &b->self, t->heads, &n, &n, &q, &k, &v, &a, &n)) < 0 ||
+            (ret = add(u, &h, &n, &h)) < 0)
+            goto end;
+        t0 = pnow(u);
+        if ((ret = vg_layer_norm(c, &h, &b->n2w, &b->n2b, TF_LN_EPS, &n)) < 0)
+            goto end;
+        padd(u, VG_UNET_PROF_LN, t0, 0);
+        if ((ret = attn_fwd(u, &b->cross, t->heads, &n, enc, &q, &ck, &cv, &a, &n)) < 0 ||
+            (ret = add(u, &h, &n, &h)) < 0)
+            goto end;
+        t0 = pnow(u);
+        if ((ret = vg_layer_norm(c, &h, &b->n3w, &b->n3b, TF_LN_EPS, &n)) < 0)
+            goto end;
+        padd(u, VG_UNET_PROF_LN, t0, 0);
         /* GEGLU feed-forward, FF_ROWS tokens at a time (rows are independent) */
         for (int64_t r0 = 0; r0 < R; r0 += fr) {
             const int64_t m = VG_MIN(fr, R - r0);
             VgTensor xi = rows(&n, r0, m, C), yo = rows(&a, r0, m, C);
             VgTensor t1 = rows(&f1, 0, m, 8 * C), t2 = rows(&f2, 0, m, 4 * C);
-            if ((ret = vg_linear(c, &xi, &b->f1w, &b->f1b, &t1)) < 0 ||   // [m, 8C]
-                (ret = vg_geglu(c, &t1, &t2)) < 0 ||                       // [m, 4C]
-                (ret = vg_linear(c, &t2, &b->f2w, &b->f2b, &yo)) < 0)     // [m, C]
+            if ((ret = lin(u, VG_UNET_PROF_FF1, &xi, &b->f1w, &b->f1b, &t1)) < 0)  // [m, 8C]
+                goto end;
+            t0 = pnow(u);
+            if ((ret = vg_geglu(c, &t1, &t2)) < 0)                                 // [m, 4C]
+                goto end;
+            padd(u, VG_UNET_PROF_GEGLU, t0, 0);
+            if ((ret = lin(u, VG_UNET_PROF_FF2, &t2, &b->f2w, &b->f2b, &yo)) < 0)  // [m, C]
                 goto end;
         }
-        if ((ret = vg_add(c, &h, &a, &h)) < 0)
+        if ((ret = add(u, &h, &a, &h)) < 0)
             goto end;
     }
-    if ((ret = vg_linear(c, &h, &t->pow, &t->pob, &n)) < 0)
+    if ((ret = lin(u, VG_UNET_PROF_PROJ, &h, &t->pow, &t->pob, &n)) < 0)
         goto end;
-    transpose_tokens(c, x, &n, 1);
+    transpose_tokens(u, x, &n, 1);
 end:
-    vg_tensor_free(&g); vg_tensor_free(&h); vg_tensor_free(&n);
-    vg_tensor_free(&q); vg_tensor_free(&k); vg_tensor_free(&v); vg_tensor_free(&a);
-    vg_tensor_free(&ck); vg_tensor_free(&cv); vg_tensor_free(&f1); vg_tensor_free(&f2);
+    ufree(u, &g); ufree(u, &h); ufree(u, &n);
+    ufree(u, &q); ufree(u, &k); ufree(u, &v); ufree(u, &a);
+    ufree(u, &ck); ufree(u, &cv); ufree(u, &f1); ufree(u, &f2);
     return ret;
 }
 
 /* Nearest-neighbour resize to oh x ow with PyTorch's index rule
  * (F.interpolate(size=..., mode="nearest")), which diffusers uses when the
  * latent size is not a multiple of 2^(blocks-1). */
-static int upsample_to(VgCtx *c, const VgTensor *x, int oh, int ow, VgTensor *y)
+static int upsample_to(VgUnet *u, const VgTensor *x, int oh, int ow, VgTensor *y)
 {
+    VgCtx *c = u->ctx;
     const int64_t N = x->ne[0] * x->ne[1], H = x->ne[2], W = x->ne[3];
-    int ret = vg_tensor_alloc4(y, x->ne[0], x->ne[1], oh, ow);
+    int ret = ualloc4(u, y, x->ne[0], x->ne[1], oh, ow);
     if (ret < 0)
         return ret;
     if (oh == 2 * H && ow == 2 * W) {
         if ((ret = vg_upsample_nearest(c, x, 2, y)) < 0)
-            vg_tensor_free(y);
+            ufree(u, y);
         return ret;
     }
     const float sh = (float)H / oh, sw = (float)W / ow;
@@ -669,18 +838,19 @@ int vg_unet_forward(VgUnet *u, const VgTensor *sample, const float *timesteps,
     B = sample->ne[0];
 
     /* silu(time embedding) [B, T]: every resnet projects the same activation */
-    if ((ret = alloc2(&e, B, cfg->block_out[0])) < 0 || (ret = alloc2(&t1, B, T)) < 0 ||
-        (ret = alloc2(&temb, B, T)) < 0)
+    if ((ret = alloc2(u, &e, B, cfg->block_out[0])) < 0 || (ret = alloc2(u, &t1, B, T)) < 0 ||
+        (ret = alloc2(u, &temb, B, T)) < 0)
         goto end;
+    const double tf0 = pnow(u);
     timestep_embedding(cfg, timesteps, B, &e);
-    if ((ret = vg_linear(c, &e, &u->t1w, &u->t1b, &t1)) < 0 || (ret = vg_silu(c, &t1, &t1)) < 0 ||
-        (ret = vg_linear(c, &t1, &u->t2w, &u->t2b, &temb)) < 0 || (ret = vg_silu(c, &temb, &temb)) < 0)
+    if ((ret = lin(u, VG_UNET_PROF_TEMB, &e, &u->t1w, &u->t1b, &t1)) < 0 || (ret = vg_silu(c, &t1, &t1)) < 0 ||
+        (ret = lin(u, VG_UNET_PROF_TEMB, &t1, &u->t2w, &u->t2b, &temb)) < 0 || (ret = vg_silu(c, &temb, &temb)) < 0)
         goto end;
-    vg_tensor_free(&e);
-    vg_tensor_free(&t1);
+    ufree(u, &e);
+    ufree(u, &t1);
 
     /* down: every output is kept as a skip; the top of the stack is the current activation */
-    if ((ret = conv(c, sample, &u->ciw, &u->cib, 1, &skip[ns])) < 0)   // [B, c0, h, w]
+    if ((ret = conv(u, sample, &u->ciw, &u->cib, 1, &skip[ns])) < 0)   // [B, c0, h, w]
         goto end;
     ns++;
     for (int i = 0; i < n; i++) {
@@ -693,7 +863,7 @@ int vg_unet_forward(VgUnet *u, const VgTensor *sample, const float *timesteps,
                 goto end;
         }
         if (b->sw.data) {  // [B, ch, ceil(H/2), ceil(W/2)]
-            if ((ret = conv(c, &skip[ns - 1], &b->sw, &b->sb, 2, &skip[ns])) < 0)
+            if ((ret = conv(u, &skip[ns - 1], &b->sw, &b->sb, 2, &skip[ns])) < 0)
                 goto end;
             ns++;
         }
@@ -703,47 +873,56 @@ int vg_unet_forward(VgUnet *u, const VgTensor *sample, const float *timesteps,
         (ret = xformer_fwd(u, u->mid_attn, &tmp, enc)) < 0 ||
         (ret = resnet_fwd(u, &u->mid[1], &tmp, &temb, cfg->mid_block_scale_factor, &cur)) < 0)
         goto end;
-    vg_tensor_free(&tmp);
+    ufree(u, &tmp);
     /* up: concat [current, skip] along channels, the skips in reverse order */
     for (int i = 0; i < n; i++) {
         const Block *b = &u->up[i];
         for (int j = 0; j <= L; j++) {
             VgTensor *s = &skip[--ns];
             const VgTensor *xs[2] = { &cur, s };
-            if ((ret = vg_tensor_alloc4(&tmp, B, cur.ne[1] + s->ne[1], cur.ne[2], cur.ne[3])) < 0 ||
+            double t0 = pnow(u);
+            if ((ret = ualloc4(u, &tmp, B, cur.ne[1] + s->ne[1], cur.ne[2], cur.ne[3])) < 0 ||
                 (ret = vg_concat_channels(c, xs, 2, &tmp)) < 0)         // [B, c + cs, H, W]
                 goto end;
-            vg_tensor_free(&cur);
-            vg_tensor_free(s);
+            padd(u, VG_UNET_PROF_CONCAT, t0, 0);
+            ufree(u, &cur);
+            ufree(u, s);
             if ((ret = resnet_fwd(u, &b->res[j], &tmp, &temb, 1.0f, &cur)) < 0)
                 goto end;
-            vg_tensor_free(&tmp);
+            ufree(u, &tmp);
             if (b->attn[j] && (ret = xformer_fwd(u, b->attn[j], &cur, enc)) < 0)
                 goto end;
         }
         if (b->sw.data) {  // to the next skip's size: 2x, or what diffusers' upsample_size gives
-            if ((ret = upsample_to(c, &cur, (int)skip[ns - 1].ne[2], (int)skip[ns - 1].ne[3], &tmp)) < 0)
+            double t0 = pnow(u);
+            if ((ret = upsample_to(u, &cur, (int)skip[ns - 1].ne[2], (int)skip[ns - 1].ne[3], &tmp)) < 0)
                 goto end;
-            vg_tensor_free(&cur);
-            if ((ret = conv(c, &tmp, &b->sw, &b->sb, 1, &cur)) < 0)
+            padd(u, VG_UNET_PROF_CONCAT, t0, 0);
+            ufree(u, &cur);
+            if ((ret = conv(u, &tmp, &b->sw, &b->sb, 1, &cur)) < 0)
                 goto end;
-            vg_tensor_free(&tmp);
+            ufree(u, &tmp);
         }
     }
-    if ((ret = norm_silu(c, &cur, cfg->norm_num_groups, &u->now, &u->nob, cfg->norm_eps, &tmp)) < 0)
+    if ((ret = norm_silu(u, &cur, cfg->norm_num_groups, &u->now, &u->nob, cfg->norm_eps, &tmp)) < 0)
         goto end;
-    vg_tensor_free(&cur);
+    ufree(u, &cur);
     VgConvParams p;
     vg_conv_params_default(&p);
     p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 1;
+    double t0 = pnow(u);
     ret = vg_conv2d_any(c, &tmp, &u->cow, &u->cob, &p, out);            // [B, out, h, w]
+    padd(u, VG_UNET_PROF_CONV3, t0, 2.0 * (double)vg_tensor_nelem(out) * 9.0 * (double)tmp.ne[1]);
+    if (u->prof)
+        u->prof->total_s += pnow(u) - tf0;
 end:
     for (int k = 0; k < MAX_SKIPS; k++)
-        vg_tensor_free(&skip[k]);
-    vg_tensor_free(&e);
-    vg_tensor_free(&t1);
-    vg_tensor_free(&temb);
-    vg_tensor_free(&cur);
-    vg_tensor_free(&tmp);
+        ufree(u, &skip[k]);
+    ufree(u, &e);
+    ufree(u, &t1);
+    ufree(u, &temb);
+    ufree(u, &cur);
+    ufree(u, &tmp);
+    uflush(u);
     return ret;
 }

@@ -142,4 +142,27 @@ int64_t vg_unet_n_params(const VgUnet *u);
 
 void vg_unet_close(VgUnet **u);
 
+/*
+ * Optional per-op-class timing of vg_unet_forward, for profiling (bench_sd
+ * --profile). Wall time and analytic FLOPs per class are accumulated into
+ * @p (not owned; must outlive the forwards) while it is set; NULL stops.
+ * widen_s: time spent widening F16/BF16 weights (also counted inside the
+ * linear / conv classes).
+ */
+enum {
+    VG_UNET_PROF_CONV3, VG_UNET_PROF_CONV1, VG_UNET_PROF_QKVO, VG_UNET_PROF_FF1,
+    VG_UNET_PROF_FF2, VG_UNET_PROF_PROJ, VG_UNET_PROF_TEMB, VG_UNET_PROF_SELF,
+    VG_UNET_PROF_CROSS, VG_UNET_PROF_GNSILU, VG_UNET_PROF_GN, VG_UNET_PROF_LN,
+    VG_UNET_PROF_GEGLU, VG_UNET_PROF_ADD, VG_UNET_PROF_TRANSPOSE, VG_UNET_PROF_CONCAT,
+    VG_UNET_PROF_N
+};
+typedef struct VgUnetProfile {
+    double sec[VG_UNET_PROF_N], flops[VG_UNET_PROF_N];
+    int64_t calls[VG_UNET_PROF_N];
+    double widen_s, total_s;
+    int64_t widen_n;
+} VgUnetProfile;
+const char *vg_unet_prof_name(int cls);
+void vg_unet_set_profile(VgUnet *u, VgUnetProfile *p);
+
 #endif

@@ -111,6 +111,18 @@ static void f16_avx2(float *dst, const uint16_t *src, ptrdiff_t n)
         dst[i] = _cvtsh_ss(src[i]);
 }
 
+static void f16_stream_avx2(float *dst, const uint16_t *src, ptrdiff_t n)
+{
+    ptrdiff_t i = 0;
+    for (; i < n && ((uintptr_t)(dst + i) & 31); i++)  /* to a 32-byte boundary */
+        dst[i] = _cvtsh_ss(src[i]);
+    for (; i + 8 <= n; i += 8)
+        _mm256_stream_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; i++)
+        dst[i] = _cvtsh_ss(src[i]);
+    _mm_sfence();
+}
+
 static void bf16_avx2(float *dst, const uint16_t *src, ptrdiff_t n)
 {
     ptrdiff_t i = 0;
@@ -256,6 +268,7 @@ void vg_nn_dsp_init_avx2(VgNnDsp *d)
     d->isa = "avx2";
     d->f16_to_f32 = f16_avx2;
     d->bf16_to_f32 = bf16_avx2;
+    d->f16_to_f32_stream = f16_stream_avx2;
     d->silu = silu_avx2;
     d->gelu = gelu_avx2;
     d->quick_gelu = quick_gelu_avx2;
