@@ -80,6 +80,38 @@ static double now_ms(void)
 /* ------------------------------------------------------------ Middlebury */
 
 static const char *const mb_names[] = { "RubberWhale", "Dimetrodon", "Venus" };
+
+static double epe_gt(const float *u, const float *v, const float *gt, int w, int h)
+{
+    double s = 0;
+    long n = 0;
+    for (long k = 0; k < (long)w * h; k++) {
+        float gu = gt[2 * k], gv = gt[2 * k + 1];
+        if (!(fabsf(gu) < 1e9f && fabsf(gv) < 1e9f))
+            continue;
+        s += hypot(u[k] - gu, v[k] - gv);
+        n++;
+    }
+    return s / n;
+}
+
+/* Middlebury pair @seq (frame10, frame11, flow10.flo) from ../shared/data:
+ * gray frames and interleaved ground truth, all malloc'ed, the test fails
+ * when anything is missing or the sizes disagree. */
+static void load_pair(int seq, float **i0, float **i1, float **gt, int *w, int *h)
+{
+    char p0[512], p1[512], pf[512];
+    int w1, h1, wf, hf;
+    snprintf(p0, sizeof(p0), "%s/flow/middlebury/%s/frame10.png", VG_SHARED_DATA, mb_names[seq]);
+    snprintf(p1, sizeof(p1), "%s/flow/middlebury/%s/frame11.png", VG_SHARED_DATA, mb_names[seq]);
+    snprintf(pf, sizeof(pf), "%s/flow/middlebury/%s/flow10.flo", VG_SHARED_DATA, mb_names[seq]);
+    *i0 = vgt_load_gray(p0, w, h);
+    *i1 = vgt_load_gray(p1, &w1, &h1);
+    *gt = read_flo(pf, &wf, &hf);
+    ck_assert_msg(*i0 && *i1 && *gt, "missing or unreadable Middlebury data in %s", pf);
+    ck_assert(*w == w1 && *h == h1 && *w == wf && *h == hf);
+}
+
 static const char *const preset_names[] = { "ultrafast", "fast", "medium" };
 /* EPE thresholds [sequence][preset], measured + margin (see the log line) */
 static const double mb_max_epe[3][3] = {
@@ -95,14 +127,9 @@ static const double mb_max_epe[3][3] = {
 START_TEST(test_middlebury)
 {
     int seq = _i / 3, preset = _i % 3;
-    char p0[512], p1[512], pf[512];
-    snprintf(p0, sizeof(p0), "%s/flow/middlebury/%s/frame10.png", VG_SHARED_DATA, mb_names[seq]);
-    snprintf(p1, sizeof(p1), "%s/flow/middlebury/%s/frame11.png", VG_SHARED_DATA, mb_names[seq]);
-    snprintf(pf, sizeof(pf), "%s/flow/middlebury/%s/flow10.flo", VG_SHARED_DATA, mb_names[seq]);
-    int w, h, w1, h1, wf, hf;
-    float *i0 = vgt_load_gray(p0, &w, &h), *i1 = vgt_load_gray(p1, &w1, &h1), *gt = read_flo(pf, &wf, &hf);
-    ck_assert_msg(i0 && i1 && gt, "missing or unreadable Middlebury data in %s", pf);
-    ck_assert(w == w1 && h == h1 && w == wf && h == hf);
+    int w, h;
+    float *i0, *i1, *gt;
+    load_pair(seq, &i0, &i1, &gt, &w, &h);
     VgFlowParams p;
     vg_flow_default_params(&p, preset);
     float *u = malloc(sizeof(float) * w * h), *v = malloc(sizeof(float) * w * h);
@@ -114,16 +141,7 @@ START_TEST(test_middlebury)
         double t = now_ms() - t0;
         ms = t < ms ? t : ms;
     }
-    double sum = 0;
-    long n = 0;
-    for (long k = 0; k < (long)w * h; k++) {
-        float gu = gt[2 * k], gv = gt[2 * k + 1];
-        if (!(fabsf(gu) < 1e9f && fabsf(gv) < 1e9f))
-            continue;
-        sum += hypot(u[k] - gu, v[k] - gv);
-        n++;
-    }
-    double epe = sum / n;
+    double epe = epe_gt(u, v, gt, w, h);
     fprintf(stderr, "flow: %-11s %-9s %dx%d EPE %.3f  %.1f ms\n", mb_names[seq],
             preset_names[preset], w, h, epe, ms);
     ck_assert_msg(epe < mb_max_epe[seq][preset], "%s %s EPE %.3f >= %.3f", mb_names[seq],
@@ -448,33 +466,14 @@ START_TEST(test_presets)
 }
 END_TEST
 
-static double epe_gt(const float *u, const float *v, const float *gt, int w, int h)
-{
-    double s = 0;
-    long n = 0;
-    for (long k = 0; k < (long)w * h; k++) {
-        float gu = gt[2 * k], gv = gt[2 * k + 1];
-        if (!(fabsf(gu) < 1e9f && fabsf(gv) < 1e9f))
-            continue;
-        s += hypot(u[k] - gu, v[k] - gv);
-        n++;
-    }
-    return s / n;
-}
-
 /* Initialisation from the ground truth (unknown pixels 0) does not hurt: the
  * guess is only a candidate, and the search still refines it. Each preset on
  * RubberWhale, through one context reused across calls. */
 START_TEST(test_init_gt)
 {
-    char p0[512], p1[512], pf[512];
-    const char *mb = VG_SHARED_DATA "/flow/middlebury/RubberWhale";
-    snprintf(p0, sizeof(p0), "%s/frame10.png", mb);
-    snprintf(p1, sizeof(p1), "%s/frame11.png", mb);
-    snprintf(pf, sizeof(pf), "%s/flow10.flo", mb);
-    int w, h, w1, h1, wf, hf;
-    float *i0 = vgt_load_gray(p0, &w, &h), *i1 = vgt_load_gray(p1, &w1, &h1), *gt = read_flo(pf, &wf, &hf);
-    ck_assert_msg(i0 && i1 && gt, "missing or unreadable Middlebury data in %s", mb);
+    int w, h;
+    float *i0, *i1, *gt;
+    load_pair(0, &i0, &i1, &gt, &w, &h);                /* RubberWhale */
     size_t n = (size_t)w * h;
     float *iu = malloc(sizeof(float) * n * 4), *iv = iu + n, *u = iv + n, *v = u + n;
     for (size_t k = 0; k < n; k++) {
@@ -532,14 +531,9 @@ static double pan_epe(const float *u, const float *v, int cw, int ch, float gu, 
  * the EPE stays within 0.01, and a given count is deterministic. */
 START_TEST(test_threads)
 {
-    char p0[512], p1[512], pf[512];
-    const char *mb = VG_SHARED_DATA "/flow/middlebury/RubberWhale";
-    snprintf(p0, sizeof(p0), "%s/frame10.png", mb);
-    snprintf(p1, sizeof(p1), "%s/frame11.png", mb);
-    snprintf(pf, sizeof(pf), "%s/flow10.flo", mb);
-    int w, h, w1, h1, wf, hf;
-    float *i0 = vgt_load_gray(p0, &w, &h), *i1 = vgt_load_gray(p1, &w1, &h1), *gt = read_flo(pf, &wf, &hf);
-    ck_assert_msg(i0 && i1 && gt, "missing or unreadable Middlebury data in %s", mb);
+    int w, h;
+    float *i0, *i1, *gt;
+    load_pair(0, &i0, &i1, &gt, &w, &h);                /* RubberWhale */
     size_t n = (size_t)w * h;
     float *u = malloc(sizeof(float) * n * 4), *v = u + n, *u2 = v + n, *v2 = u2 + n;
     for (int preset = 0; preset < 3; preset++) {

@@ -217,6 +217,15 @@ static void lerp_row_avx2(const float *a, const float *b, float t, float scale, 
         dst[x] = scale * (a[x] + t * (b[x] - a[x]));
 }
 
+/* @r seen from column @x on: the reference kernels then run the tails. */
+static VgVarRow row_at(const VgVarRow *r, int x)
+{
+    return (VgVarRow){ r->ix + x, r->iy + x, r->iz + x, r->ixx + x, r->ixy + x, r->iyy + x,
+                       r->ixz + x, r->iyz + x, r->ni + x, r->dm + x, r->gm + x, r->ngx + x,
+                       r->ngy + x, r->u + x, r->v + x, r->du + x, r->dv + x, r->sx + x,
+                       r->sy + x, r->a12 + x, r->b1 + x, r->b2 + x, r->ia11 + x, r->ia22 + x };
+}
+
 static void var_smooth_avx2(const VgVarRow *r, ptrdiff_t pw, int w, int last_row, float alpha,
                             float eps2)
 {
@@ -236,20 +245,13 @@ static void var_smooth_avx2(const VgVarRow *r, ptrdiff_t pw, int w, int last_row
         _mm256_storeu_ps(r->sx + x, sw);
         _mm256_storeu_ps(r->sy + x, _mm256_and_ps(ym, sw));
     }
-    for (; x < w; x++) {
-        float u0 = r->u[x] + r->du[x], v0 = r->v[x] + r->dv[x];
-        float ux = 0, vx = 0, uy = 0, vy = 0;
-        if (x < w - 1) {
-            ux = r->u[x + 1] + r->du[x + 1] - u0;
-            vx = r->v[x + 1] + r->dv[x + 1] - v0;
-        }
-        if (!last_row) {
-            uy = r->u[x + pw] + r->du[x + pw] - u0;
-            vy = r->v[x + pw] + r->dv[x + pw] - v0;
-        }
-        float sw = alpha / sqrtf(ux * ux + uy * uy + vx * vx + vy * vy + eps2);
-        r->sx[x] = x < w - 1 ? sw : 0.f;
-        r->sy[x] = last_row ? 0.f : sw;
+    if (x < w) {
+        /* the tail through the reference code: its "last column" test is
+         * relative to the width it is given, which stays the row's end */
+        VgVarRow t = row_at(r, x);
+        VgFlowDsp c;
+        vg_flow_dsp_init_c(&c);
+        c.var_smooth(&t, pw, w - x, last_row, alpha, eps2);
     }
 }
 
@@ -291,10 +293,7 @@ static void var_data_avx2(const VgVarRow *r, ptrdiff_t pw, int w, float eps2)
     }
     if (x < w) {
         /* the tail through the reference code on shifted pointers */
-        VgVarRow t = { r->ix + x, r->iy + x, r->iz + x, r->ixx + x, r->ixy + x, r->iyy + x,
-                       r->ixz + x, r->iyz + x, r->ni + x, r->dm + x, r->gm + x, r->ngx + x,
-                       r->ngy + x, r->u + x, r->v + x, r->du + x, r->dv + x, r->sx + x,
-                       r->sy + x, r->a12 + x, r->b1 + x, r->b2 + x, r->ia11 + x, r->ia22 + x };
+        VgVarRow t = row_at(r, x);
         VgFlowDsp c;
         vg_flow_dsp_init_c(&c);
         c.var_data(&t, pw, w - x, eps2);
