@@ -10,13 +10,7 @@ FF="$TOP/build/bin/ffmpeg"
 FP="$TOP/build/bin/ffprobe"
 MB="$TOP/../shared/data/flow/middlebury/RubberWhale"
 MEDIA="$TOP/build/media"
-pass=0 fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-ok()  { pass=$((pass + 1)); echo "PASS $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "$2" ] && printf '%s\n' "$2" | head -n 15 | sed 's/^/    /'; }
-ff()  { "$FF" -nostdin -hide_banner -loglevel error -y "$@"; }
+. "$TOP/tests/e2e/lib.sh"
 # Float comparison by awk: cmp_f A OP B, A and B numbers or expressions of them.
 cmp_f() { awk "BEGIN { exit !(($1) $2 ($3)) }" < /dev/null; }
 # The overall line of output $2 in a metrics table $1: "E_warp valid% mad dluma".

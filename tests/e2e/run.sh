@@ -9,15 +9,7 @@ VG="$TOP/build/bin/visgen"
 PY=/usr/bin/python3
 MEDIA="$TOP/build/media"
 TREE="$MEDIA/tree.avi"
-pass=0 fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-ok()  { pass=$((pass + 1)); echo "PASS $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "$2" ] && printf '%s\n' "$2" | head -n 15 | sed 's/^/    /'; }
-ff()  { "$FF" -nostdin -hide_banner -loglevel error -y "$@"; }
-# Frames of a lavfi graph as CSV "key=value" lines, straight from the filter.
-probe() { "$FP" -hide_banner -loglevel error -f lavfi -i "$1" -show_entries "frame=$2" -of compact=p=0; }
+. "$TOP/tests/e2e/lib.sh"
 
 for f in "$FF" "$FP" "$VG"; do
   [ -x "$f" ] || { echo "FAIL setup: $f missing (make all ffmpeg)"; echo "0 passed, 1 failed"; exit 1; }
@@ -131,12 +123,6 @@ PYEOF
 else bad "process_command tile" "$d $(cat "$tmp/err")"; fi
 
 # --- 6. bad options and bad models fail with a clear message
-expect_fail() { # name, grep pattern, ffmpeg args...
-  name=$1 pat=$2; shift 2
-  if ff "$@" -f null - > "$tmp/err" 2>&1; then bad "$name: exit status 0"
-  elif grep -q -i -- "$pat" "$tmp/err"; then ok "$name: fails with '$(grep -i -m1 -- "$pat" "$tmp/err" | cut -c1-90)'"
-  else bad "$name: message lacks '$pat'" "$(cat "$tmp/err")"; fi
-}
 one="-i $TREE -frames:v 1"
 expect_fail "scale=7" "cannot load model" $one -vf visgen=scale=7
 expect_fail "model=nosuch" "nosuch" $one -vf visgen=model=nosuch

@@ -11,14 +11,7 @@ VG="$TOP/build/bin/visgen"
 PY=/usr/bin/python3
 TREE="$TOP/build/media/tree.avi"
 MODEL="$TOP/../shared/data/diffusion/tiny-sd2"
-pass=0 fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-ok()  { pass=$((pass + 1)); echo "PASS $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "$2" ] && printf '%s\n' "$2" | head -n 15 | sed 's/^/    /'; }
-ff()  { "$FF" -nostdin -hide_banner -loglevel error -y "$@"; }
-probe() { "$FP" -hide_banner -loglevel error -f lavfi -i "$1" -show_entries "frame=$2" -of compact=p=0; }
+. "$TOP/tests/e2e/lib.sh"
 # Raw planar float frames of a graph; -fps_mode passthrough keeps one output
 # frame per filtered frame.
 raw() { ff -lavfi "$1" -fps_mode passthrough -f rawvideo -pix_fmt gbrpf32le "$2"; }
@@ -117,12 +110,6 @@ else
 fi
 
 # --- 7. bad options fail with a clear message
-expect_fail() { # name, grep pattern, ffmpeg args...
-  name=$1 pat=$2; shift 2
-  if ff "$@" -f null - > "$tmp/err" 2>&1; then bad "$name: exit status 0"
-  elif grep -q -i -- "$pat" "$tmp/err"; then ok "$name: fails with '$(grep -i -m1 -- "$pat" "$tmp/err" | cut -c1-100)'"
-  else bad "$name: message lacks '$pat'" "$(cat "$tmp/err")"; fi
-}
 expect_fail "strength=2" "strength" -i "$TREE" -frames:v 1 -vf "scale=64:48,$st:strength=2"
 expect_fail "sampler=bogus" "bogus" -i "$TREE" -frames:v 1 -vf "scale=64:48,$st:sampler=bogus"
 expect_fail "model=/nonexistent" "/nonexistent" -i "$TREE" -frames:v 1 -vf "scale=64:48,visgen=mode=stylize:model=/nonexistent"

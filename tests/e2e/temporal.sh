@@ -9,14 +9,7 @@ FP="$TOP/build/bin/ffprobe"
 VG="$TOP/build/bin/visgen"
 TREE="$TOP/build/media/tree.avi"
 MODEL="$TOP/../shared/data/diffusion/tiny-sd2"
-pass=0 fail=0
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-ok()  { pass=$((pass + 1)); echo "PASS $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "$2" ] && printf '%s\n' "$2" | head -n 15 | sed 's/^/    /'; }
-ff()  { "$FF" -nostdin -hide_banner -loglevel error -y "$@"; }
-probe() { "$FP" -hide_banner -loglevel error -f lavfi -i "$1" -show_entries "frame=$2" -of compact=p=0; }
+. "$TOP/tests/e2e/lib.sh"
 # Lossless, 16 bits per channel: what the metrics read must be what the
 # filter made (rawvideo in .nut would fall back to a 5-bit format).
 keep() { ff -i "$1" -fps_mode passthrough -vf "$2" -c:v ffv1 -pix_fmt gbrp16le "$3"; }
@@ -141,12 +134,6 @@ if ff -lavfi "$g,visgen" -fps_mode passthrough -f rawvideo "$tmp/a.raw" 2>"$tmp/
 else bad "process_command temporal" "$(cat "$tmp/err")"; fi
 
 # --- 9. bad temporal options fail with one clear message
-expect_fail() { # name, grep pattern, ffmpeg args...
-  name=$1 pat=$2; shift 2
-  if ff "$@" -f null - > "$tmp/err" 2>&1; then bad "$name: exit status 0"
-  elif grep -q -i -- "$pat" "$tmp/err"; then ok "$name: fails with '$(grep -i -m1 -- "$pat" "$tmp/err" | cut -c1-100)'"
-  else bad "$name: message lacks '$pat'" "$(cat "$tmp/err")"; fi
-}
 expect_fail "keyint=4:flow=off" "needs optical flow" -i "$TREE" -frames:v 2 -vf "scale=64:48,visgen=keyint=4:flow=off"
 expect_fail "flow_downscale=16 at 64x48" "flow_downscale" -i "$TREE" -frames:v 2 -vf "scale=64:48,visgen=flow_downscale=16"
 expect_fail "temporal=2" "temporal" -i "$TREE" -frames:v 2 -vf "scale=64:48,visgen=temporal=2"
