@@ -2,7 +2,6 @@
  * Image-plane helpers of the temporal driver (temporal/frames.h).
  */
 #include <math.h>
-#include <string.h>
 
 #include "temporal/frames.h"
 
@@ -98,22 +97,6 @@ void vg_t_color_match(float *img, size_t n, const float mean[3], const float sd[
     }
 }
 
-/* Nearest-neighbour resize of a [sh, sw] mask to [dh, dw]. */
-static void mask_resize(uint8_t *dst, int dw, int dh, const uint8_t *src, int sw, int sh)
-{
-    if (dw == sw && dh == sh) {
-        memcpy(dst, src, (size_t)dw * dh);
-        return;
-    }
-    for (int y = 0; y < dh; y++) {
-        int sy = (int)(((int64_t)y * sh) / dh);
-        const uint8_t *r = src + (size_t)sy * sw;
-        uint8_t *o = dst + (size_t)y * dw;
-        for (int x = 0; x < dw; x++)
-            o[x] = r[((int64_t)x * sw) / dw];
-    }
-}
-
 static void warp_at(const VgWarpDSP *dsp, const VgTGeom *g, VgTScratch *s, int w, int h,
                     float *dst, uint8_t *mask, const float *src, const float *u,
                     const float *v, const uint8_t *occ)
@@ -129,7 +112,7 @@ static void warp_at(const VgWarpDSP *dsp, const VgTGeom *g, VgTScratch *s, int w
     for (int c = 0; c < 3; c++)
         vg_warp_plane(dsp, dst + c * n, w, src + c * n, w, w, h, ru, rv, w, w, h);
     if (mask)
-        mask_resize(mask, w, h, occ, g->fw, g->fh);
+        vg_mask_resize(mask, w, h, occ, g->fw, g->fh);
 }
 
 void vg_t_warp_image(const VgWarpDSP *dsp, const VgTGeom *g, VgTScratch *s, float *dst,
@@ -158,7 +141,7 @@ void vg_t_warp_state(const VgTGeom *g, VgTScratch *s, float *dst, const float *s
     }
     vg_flow_resize(s->su, s->sv, sw, sw, sh, u, v, g->fw, g->fw, g->fh);
     if (occ)
-        mask_resize(s->sm, sw, sh, occ, g->fw, g->fh);
+        vg_mask_resize(s->sm, sw, sh, occ, g->fw, g->fh);
     for (int y = 0; y < sh; y++)
         for (int x = 0; x < sw; x++) {
             size_t i = (size_t)y * sw + x;

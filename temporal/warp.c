@@ -7,6 +7,7 @@
  * one and the other together.
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "temporal/warp.h"
 
@@ -150,6 +151,23 @@ void vg_motion_boundary(uint8_t *mb, ptrdiff_t mstride, const float *u, const fl
             const float vx = deriv(pv, x, w, 1), vy = deriv(pv, y, h, fstride);
             const float g = ux * ux + uy * uy + vx * vx + vy * vy;
             mb[y * mstride + x] = g > 0.01f * (pu[0] * pu[0] + pv[0] * pv[0]) + 0.002f;
+        }
+    }
+}
+
+void vg_mask_resize(uint8_t *dst, int dw, int dh, const uint8_t *src, int sw, int sh)
+{
+    if (dw == sw && dh == sh) {
+        memcpy(dst, src, (size_t)dw * dh);
+        return;
+    }
+    for (int y = 0; y < dh; y++) {
+        int sy = (int)(((double)y + 0.5) * sh / dh);
+        const uint8_t *r = src + (size_t)(sy < sh ? sy : sh - 1) * sw;
+        uint8_t *o = dst + (size_t)y * dw;
+        for (int x = 0; x < dw; x++) {
+            int sx = (int)(((double)x + 0.5) * sw / dw);
+            o[x] = r[sx < sw ? sx : sw - 1];
         }
     }
 }

@@ -84,6 +84,12 @@ void vg_motion_boundary(uint8_t *mb, ptrdiff_t mstride, const float *u, const fl
                         ptrdiff_t fstride, int w, int h);
 
 /*
+ * Resize a mask (rows packed) from sw x sh to dw x dh by nearest neighbour,
+ * pixel centres aligned like vg_flow_resize.
+ */
+void vg_mask_resize(uint8_t *dst, int dw, int dh, const uint8_t *src, int sw, int sh);
+
+/*
  * Resize a flow field bilinearly from sw x sh to dw x dh and scale its
  * vectors by dw/sw (u) and dh/sh (v), so it stays in pixels of the new size.
  * Pixel centres are aligned (align_corners = false).

@@ -369,6 +369,25 @@ START_TEST(test_compose_translations)
 }
 END_TEST
 
+/* Nearest-neighbour mask resize, centres aligned: each output pixel takes
+ * the source pixel its centre falls in. */
+START_TEST(test_mask_resize)
+{
+    const uint8_t src[2 * 3] = { 1, 0, 0,
+                                 0, 1, 1 };
+    uint8_t up[4 * 6], down[1 * 2], same[6];
+    vg_mask_resize(up, 6, 4, src, 3, 2);        /* x2: every pixel a 2x2 block */
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 6; x++)
+            ck_assert_int_eq(up[y * 6 + x], src[(y / 2) * 3 + x / 2]);
+    vg_mask_resize(down, 2, 1, src, 3, 2);      /* centres (0.75, 1) and (2.25, 1) */
+    ck_assert_int_eq(down[0], 0);
+    ck_assert_int_eq(down[1], 1);
+    vg_mask_resize(same, 3, 2, src, 3, 2);
+    ck_assert(!memcmp(same, src, sizeof(src)));
+}
+END_TEST
+
 START_TEST(test_flow_resize)
 {
     enum { SW = 16, SH = 12, DW = 40, DH = 18 };
@@ -540,6 +559,7 @@ int main(void)
     tcase_add_loop_test(tc, test_occlusion_square, 0, 2);
     tcase_add_loop_test(tc, test_occlusion_outside, 0, 2);
     tcase_add_test(tc, test_compose_translations);
+    tcase_add_test(tc, test_mask_resize);
     tcase_add_test(tc, test_flow_resize);
     tcase_add_loop_test(tc, test_fuse_plane, 0, 2);
     tcase_add_test(tc, test_motion_boundary);

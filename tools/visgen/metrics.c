@@ -69,18 +69,6 @@ void vgx_flicker(const VgImage *cur, const VgImage *prev, double *mad, double *d
     *dluma = 255.0 * fabs(lc - lp) / ((double)w * h);
 }
 
-void vgx_mask_resize(uint8_t *dst, int dw, int dh, const uint8_t *src, int sw, int sh)
-{
-    for (int y = 0; y < dh; y++) {
-        int sy = (int)(((double)y + 0.5) * sh / dh);
-        sy = sy < sh ? sy : sh - 1;
-        for (int x = 0; x < dw; x++) {
-            int sx = (int)(((double)x + 0.5) * sw / dw);
-            dst[(long)y * dw + x] = src[(long)sy * sw + (sx < sw ? sx : sw - 1)];
-        }
-    }
-}
-
 double vgx_epe(const float *u, const float *v, const float *gu, const float *gv, long n,
                long *known)
 {

@@ -34,10 +34,6 @@ double vgx_ewarp(const VgWarpDSP *dsp, const VgImage *cur, const VgImage *prev,
  * of cur - mean luma of prev| (0.299 R + 0.587 G + 0.114 B), both 0..255. */
 void vgx_flicker(const VgImage *cur, const VgImage *prev, double *mad, double *dluma);
 
-/* Nearest-neighbour resize of a mask (pixel centres aligned, as
- * vg_flow_resize); rows sw and dw bytes apart. */
-void vgx_mask_resize(uint8_t *dst, int dw, int dh, const uint8_t *src, int sw, int sh);
-
 /* Average endpoint error of (u, v) against the ground truth (gu, gv), all
  * @n floats, over the known ground-truth vectors (their count in *@known).
  * NaN when none is known. */

@@ -178,7 +178,7 @@ static int measure_pair(Input *in, Output *outs, int n_out, const VgWarpDSP *dsp
 
         if (o->u) {
             vg_flow_resize(o->u, o->v, o->w, o->w, o->h, in->ub, in->vb, in->w, in->w, in->h);
-            vgx_mask_resize(o->occ, o->w, o->h, in->occ, in->w, in->h);
+            vg_mask_resize(o->occ, o->w, o->h, in->occ, in->w, in->h);
             u = o->u;
             v = o->v;
             occ = o->occ;
