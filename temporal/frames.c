@@ -97,10 +97,11 @@ void vg_t_color_match(float *img, size_t n, const float mean[3], const float sd[
     }
 }
 
-static void warp_at(const VgWarpDSP *dsp, const VgTGeom *g, VgTScratch *s, int w, int h,
-                    float *dst, uint8_t *mask, const float *src, const float *u,
-                    const float *v, const uint8_t *occ)
+void vg_t_warp_image(const VgWarpDSP *dsp, const VgTGeom *g, VgTScratch *s, float *dst,
+                     uint8_t *mask, const float *src, const float *u, const float *v,
+                     const uint8_t *occ)
 {
+    const int w = g->out_w, h = g->out_h;
     size_t n = (size_t)w * h;
     const float *ru = u, *rv = v;
 
@@ -113,20 +114,6 @@ static void warp_at(const VgWarpDSP *dsp, const VgTGeom *g, VgTScratch *s, int w
         vg_warp_plane(dsp, dst + c * n, w, src + c * n, w, w, h, ru, rv, w, w, h);
     if (mask)
         vg_mask_resize(mask, w, h, occ, g->fw, g->fh);
-}
-
-void vg_t_warp_image(const VgWarpDSP *dsp, const VgTGeom *g, VgTScratch *s, float *dst,
-                     uint8_t *mask, const float *src, const float *u, const float *v,
-                     const uint8_t *occ)
-{
-    warp_at(dsp, g, s, g->out_w, g->out_h, dst, mask, src, u, v, occ);
-}
-
-void vg_t_warp_image_in(const VgWarpDSP *dsp, const VgTGeom *g, VgTScratch *s, float *dst,
-                        uint8_t *mask, const float *src, const float *u, const float *v,
-                        const uint8_t *occ)
-{
-    warp_at(dsp, g, s, g->in_w, g->in_h, dst, mask, src, u, v, occ);
 }
 
 void vg_t_warp_state(const VgTGeom *g, VgTScratch *s, float *dst, const float *src,

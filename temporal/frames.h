@@ -77,11 +77,6 @@ void vg_t_warp_image(const VgWarpDSP *dsp, const VgTGeom *g, VgTScratch *s, floa
                      uint8_t *mask, const float *src, const float *u, const float *v,
                      const uint8_t *occ);
 
-/* Same at the input size (for the init image): @src and @dst [3, in_h, in_w]. */
-void vg_t_warp_image_in(const VgWarpDSP *dsp, const VgTGeom *g, VgTScratch *s, float *dst,
-                        uint8_t *mask, const float *src, const float *u, const float *v,
-                        const uint8_t *occ);
-
 /*
  * Carry @src [c, sh, sw] (a grid over the input frame) onto the frame the
  * flow (@u, @v) [fh, fw] starts from, by nearest neighbour: NaN where the
