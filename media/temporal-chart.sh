@@ -12,9 +12,10 @@
 #            fused, and both compared with the original (PSNR, mean of the
 #            per-frame values; fusion must not cost more than 0.3 dB)
 #   scene cuts: the filter's scene_score over the whole film at 160x90
-# Writes docs/img/temporal-{stylize,upscale}.{svg,png} (charts) and
-# build/demo/temporal/frames.png (stills: input, per frame, fused; frames of the film, so not committed), keeps the
-# clips and tables in build/demo/temporal/ and prints a summary (also in
+# Writes the charts temporal-{stylize,upscale}.{svg,png} to $IMG (default
+# build/demo/temporal/; IMG=docs/img refreshes the committed ones) and
+# build/demo/temporal/frames.png (stills: input, per frame, fused; frames of
+# the film, so not committed), keeps the clips and tables in build/demo/temporal/ and prints a summary (also in
 # build/demo/temporal/summary.txt). Outputs are stored losslessly at 16 bits
 # (FFV1 gbrp16le in .mkv): 8-bit or rawvideo-in-.nut storage (which falls back
 # to rgb555) would add quantisation noise to what is measured.
@@ -29,7 +30,8 @@ VG="$BIN/visgen"
 BBB="$TOP/../shared/data/video/big_buck_bunny.mp4"
 SD="$TOP/../shared/data/diffusion/tiny-sd2"
 OUT="$TOP/build/demo/temporal"
-IMG="$TOP/docs/img"
+IMG=${IMG:-$OUT}
+case $IMG in /*) ;; *) IMG="$TOP/$IMG" ;; esac
 START=${START:-4}
 FRAMES=${FRAMES:-48}
 die() { echo "temporal-chart.sh: $*" >&2; exit 1; }
@@ -188,6 +190,6 @@ awk '/^frame:/ { split($1, a, ":"); n = a[2]; split($3, b, ":"); t = b[2] }
        $3 <= 0.5 && $1 > 60 && $3 > mx { mx = $3; mxn = $1; mxt = $2 }
        END { printf "  fade-in from black: %d of the first 60 frames above 0.5 (lowest %.4f), the others up to %.4f\n", nf, f0, mf
              printf "  every other frame: <= %.4f (frame %d, %.2f s)\n", mx, mxn, mxt }' scenes.txt
-  echo "charts: docs/img/temporal-stylize.png docs/img/temporal-upscale.png; stills: build/demo/temporal/frames.png"
+  echo "charts: $IMG/temporal-stylize.png $IMG/temporal-upscale.png; stills: $OUT/frames.png"
   echo "tables: build/demo/temporal/{stylize,upscale}.txt; total $(($(now) - T0)) s"
 } | tee summary.txt
