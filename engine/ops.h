@@ -63,6 +63,8 @@ int vg_leaky_relu(VgCtx *ctx, const VgTensor *x, float slope, VgTensor *y);
 int vg_prelu(VgCtx *ctx, const VgTensor *x, const VgTensor *a, VgTensor *y);
 /* y = a + b, same shapes */
 int vg_add(VgCtx *ctx, const VgTensor *a, const VgTensor *b, VgTensor *y);
+/* y = act(a + b) in one pass; act is VG_ACT_NONE or VG_ACT_RELU */
+int vg_add_act(VgCtx *ctx, const VgTensor *a, const VgTensor *b, VgAct act, VgTensor *y);
 /* y = x * s */
 int vg_scale(VgCtx *ctx, const VgTensor *x, float s, VgTensor *y);
 /* y = concat(xs[0..n), dim 1); every input [N, Ci, H, W], y [N, sum Ci, H, W] */

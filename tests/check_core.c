@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "visgen/visgen.h"
+#include "engine/act_cache.h"
 #include "engine/blas.h"
 #include "engine/internal.h"
 #include "engine/mem.h"
@@ -443,6 +444,65 @@ START_TEST(test_blas_force_and_recover)
 }
 END_TEST
 
+/* Same-size requests get the freed block back; other sizes, views, a full
+ * budget and a NULL cache allocate and free as usual. */
+START_TEST(test_act_cache)
+{
+    VgActCache c;
+    VgTensor a, b, v;
+    vg_act_cache_init(&c, 3 * 1000 * sizeof(float));
+    ck_assert_int_eq(vg_act_alloc4(&c, &a, 1, 10, 10, 10), 0); // [1, 10, 10, 10]
+    ck_assert_int_eq(a.dtype, VG_DT_F32);
+    ck_assert_int_eq(vg_tensor_nelem(&a), 1000);
+    ck_assert(vg_tensor_is_contiguous(&a));
+    ck_assert_int_eq((uintptr_t)a.data % VG_ALIGN, 0);
+    void *pa = a.data;
+    vg_act_free(&c, &a);
+    ck_assert_ptr_null(a.data);
+    ck_assert_uint_eq(c.bytes, 4000);
+    const int64_t s2[2] = { 20, 50 };                  // same bytes, other shape
+    ck_assert_int_eq(vg_act_alloc(&c, &b, 2, s2), 0);
+    ck_assert_ptr_eq(b.data, pa);
+    ck_assert_int_eq(b.ndim, 2);
+    ck_assert_uint_eq(c.bytes, 0);
+    ck_assert_int_eq(vg_act_alloc4(&c, &a, 1, 1, 1, 999), 0);  // other size: fresh
+    ck_assert_ptr_ne(a.data, pa);
+    ((float *)a.data)[998] = 1.0f;
+    vg_act_free(&c, &a);
+    vg_act_free(&c, &b);
+    ck_assert_uint_eq(c.bytes, 7996);
+    /* freed through a narrowed view: the block's own size counts */
+    ck_assert_int_eq(vg_act_alloc4(&c, &a, 1, 1, 1, 4000), 0);
+    v = a;
+    v.ne[3] = 10;
+    vg_act_free(&c, &v);                                // 16000 B: over budget, freed
+    ck_assert_uint_eq(c.bytes, 7996);
+    ck_assert_int_eq(vg_act_alloc4(&c, &a, 1, 1, 1, 500), 0);
+    pa = a.data;
+    v = a;
+    v.ne[3] = 10;
+    vg_act_free(&c, &v);
+    ck_assert_uint_eq(c.bytes, 9996);
+    ck_assert_int_eq(vg_act_alloc4(&c, &a, 1, 1, 5, 100), 0);
+    ck_assert_ptr_eq(a.data, pa);
+    vg_act_free(&c, &a);
+    /* blocks the cache did not hand out are freed, not kept */
+    ck_assert_int_eq(vg_tensor_alloc4(&a, 1, 1, 1, 10), 0);
+    vg_act_free(&c, &a);
+    ck_assert_uint_eq(c.bytes, 9996);
+    ck_assert_int_eq(vg_act_alloc4(NULL, &a, 1, 2, 3, 4), 0);
+    vg_act_free(NULL, &a);
+    const int64_t bad[2] = { -1, 4 };
+    ck_assert_int_eq(vg_act_alloc(&c, &a, 2, bad), VG_ERR(EINVAL));
+    ck_assert_ptr_null(a.data);
+    ck_assert_int_eq(vg_act_alloc(&c, &a, VG_MAX_DIMS + 1, bad), VG_ERR(EINVAL));
+    vg_act_flush(&c);
+    ck_assert_uint_eq(c.bytes, 0);
+    for (int i = 0; i < VG_ACT_CACHE_SLOTS; i++)
+        ck_assert_ptr_null(c.slot[i].p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("core");
@@ -457,6 +517,7 @@ int main(void)
     tcase_add_test(tc, test_pool);
     tcase_add_test(tc, test_tensor);
     tcase_add_test(tc, test_f16);
+    tcase_add_test(tc, test_act_cache);
     suite_add_tcase(s, tc);
     tc = tcase_create("blas");
     tcase_set_timeout(tc, 120);

@@ -383,6 +383,14 @@ START_TEST(test_eltwise)
     vgt_assert_close(&y, vgt_get(w, "add"), TOL, "add");
     ck_assert_int_eq(vg_scale(ctx, x, 0.7f, &y), 0);
     vgt_assert_close(&y, vgt_get(w, "scale"), TOL, "scale");
+    /* relu(add): PyTorch's add, clamped here */
+    const VgTensor *ref_add = vgt_get(w, "add");
+    vgt_alloc_like(&yi, ref_add);
+    for (int64_t i = 0; i < vg_tensor_nelem(ref_add); i++)
+        ((float *)yi.data)[i] = fmaxf(((const float *)ref_add->data)[i], 0.0f);
+    ck_assert_int_eq(vg_add_act(ctx, x, x2, VG_ACT_RELU, &y), 0);
+    vgt_assert_close(&y, &yi, TOL, "add + relu");
+    vg_tensor_free(&yi);
 
     /* in place */
     vgt_alloc_like(&yi, x);
@@ -395,6 +403,31 @@ START_TEST(test_eltwise)
     vg_tensor_free(&yi);
     vg_tensor_free(&y);
     vg_weights_close(&w);
+}
+END_TEST
+
+/* add + relu runs in L1-sized pieces: lengths around and past a piece */
+START_TEST(test_add_relu_pieces)
+{
+    static const int64_t lens[] = { 1, 7, 2047, 2048, 2049, 16 * 1024 + 3, 100003 };
+    for (size_t k = 0; k < sizeof(lens) / sizeof(*lens); k++) {
+        VgTensor a, b, y;
+        ck_assert_int_eq(vg_tensor_alloc4(&a, 1, 1, 1, lens[k]), 0);
+        ck_assert_int_eq(vg_tensor_alloc4(&b, 1, 1, 1, lens[k]), 0);
+        ck_assert_int_eq(vg_tensor_alloc4(&y, 1, 1, 1, lens[k]), 0);
+        float *pa = a.data, *pb = b.data, *py = y.data;
+        for (int64_t i = 0; i < lens[k]; i++) {
+            pa[i] = (float)((i * 7919) % 201 - 100) * 0.01f;
+            pb[i] = (float)((i * 104729) % 199 - 99) * 0.01f;
+        }
+        ck_assert_int_eq(vg_add_act(ctx, &a, &b, VG_ACT_RELU, &y), 0);
+        for (int64_t i = 0; i < lens[k]; i++)
+            ck_assert_msg(py[i] == fmaxf(pa[i] + pb[i], 0.0f), "len %lld at %lld",
+                          (long long)lens[k], (long long)i);
+        ck_assert_int_eq(vg_add_act(ctx, &a, &b, VG_ACT_RELU, &a), 0); /* in place */
+        ck_assert_int_eq(memcmp(pa, py, (size_t)lens[k] * sizeof(float)), 0);
+        vg_tensor_free(&a), vg_tensor_free(&b), vg_tensor_free(&y);
+    }
 }
 END_TEST
 
@@ -447,7 +480,8 @@ START_TEST(test_eltwise_errors)
     ck_assert_int_eq(vg_bias_add(ctx, &a, &c, &y), VG_ERR(EINVAL));  /* 4 biases, 3 channels */
     ck_assert_int_eq(vg_prelu(ctx, &a, &c, &y), VG_ERR(EINVAL));
     ck_assert_int_eq(vg_bias_add(ctx, &a, NULL, &y), VG_ERR(EINVAL));
-    ck_assert_int_eq(vgt_n_errors, 7);
+    ck_assert_int_eq(vg_add_act(ctx, &a, &a, VG_ACT_LEAKY, &y), VG_ERR(EINVAL));
+    ck_assert_int_eq(vgt_n_errors, 8);
     VgTensor big;
     ck_assert_int_eq(vg_tensor_alloc4(&big, 1, 3, 8, 10), 0);
     ck_assert_int_eq(vg_upsample_nearest(ctx, &a, 0, &big), VG_ERR(EINVAL));
@@ -546,6 +580,7 @@ static Suite *ops_suite(void)
     tc = tcase_create("eltwise");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_eltwise);
+    tcase_add_test(tc, test_add_relu_pieces);
     tcase_add_test(tc, test_layout);
     tcase_add_test(tc, test_eltwise_errors);
     suite_add_tcase(s, tc);

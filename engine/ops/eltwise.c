@@ -44,6 +44,18 @@ static void seg_add(void *arg, int64_t plane, int64_t start, int64_t len)
     a->dsp->add(a->y + start, a->x + start, a->x2 + start, len);
 }
 
+/* add then ReLU on pieces small enough to stay in L1 between the two passes */
+#define ADD_RELU_PIECE 2048
+static void seg_add_relu(void *arg, int64_t plane, int64_t start, int64_t len)
+{
+    const EltArg *a = arg;
+    for (int64_t i = start; i < start + len; i += ADD_RELU_PIECE) {
+        const int64_t n = VG_MIN(ADD_RELU_PIECE, start + len - i);
+        a->dsp->add(a->y + i, a->x + i, a->x2 + i, n);
+        a->dsp->relu(a->y + i, a->y + i, n);
+    }
+}
+
 static void seg_scale(void *arg, int64_t plane, int64_t start, int64_t len)
 {
     const EltArg *a = arg;
@@ -120,13 +132,23 @@ int vg_prelu(VgCtx *ctx, const VgTensor *x, const VgTensor *alpha, VgTensor *y)
 
 int vg_add(VgCtx *ctx, const VgTensor *a, const VgTensor *b, VgTensor *y)
 {
+    return vg_add_act(ctx, a, b, VG_ACT_NONE, y);
+}
+
+int vg_add_act(VgCtx *ctx, const VgTensor *a, const VgTensor *b, VgAct act, VgTensor *y)
+{
     int ret;
+    if (act != VG_ACT_NONE && act != VG_ACT_RELU) {
+        vg_log(ctx, VG_LOG_ERROR, "add: activation %d not supported after an add\n", (int)act);
+        return VG_ERR(EINVAL);
+    }
     if ((ret = check_xy(ctx, "add", a, y, 0)) < 0 ||
         (ret = vg_ops_check_f32(ctx, "add", "second input", b, 0)) < 0 ||
         (ret = vg_ops_check_same(ctx, "add", "first input", a, "second input", b)) < 0)
         return ret;
     EltArg e = { .dsp = vg_ops_dsp(), .x = a->data, .x2 = b->data, .y = y->data };
-    vg_ops_for_segments(ctx, 1, vg_tensor_nelem(a), seg_add, &e);
+    vg_ops_for_segments(ctx, 1, vg_tensor_nelem(a), act == VG_ACT_RELU ? seg_add_relu : seg_add,
+                        &e);
     return 0;
 }
 

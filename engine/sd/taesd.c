@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/act_cache.h"
 #include "engine/internal.h"
 #include "engine/ops.h"
 #include "engine/sd/taesd.h"
@@ -23,6 +24,9 @@
 static const char enc_layout[] = "cbsbbbsbbbsbbbc";
 static const char dec_layout[] = "zcrbbbunbbbunbbbunbc";
 #define MAX_LAYERS 20
+/* activations kept for reuse within a forward: a Block at 512x512 with
+ * width 64 holds four 64 MB tensors */
+#define TAE_CACHE_BYTES ((size_t)320 << 20)
 
 typedef struct TaeConv {
     VgTensor w, b; /* owned F32: w [Cout, Cin, k, k], b [Cout] or empty */
@@ -44,6 +48,7 @@ struct VgTaesd {
     VgCtx *ctx;
     int width, latent;
     TaeNet enc, dec;
+    VgActCache cache; /* emptied at the end of every encode / decode */
 };
 
 typedef struct TaePrefix {
@@ -228,6 +233,7 @@ int vg_taesd_open(VgTaesd **out, VgCtx *ctx, const VgWeights *enc, const VgWeigh
         return VG_ERR(ENOMEM);
     t->ctx = ctx;
     t->width = t->latent = -1;
+    vg_act_cache_init(&t->cache, TAE_CACHE_BYTES);
     if (enc && (ret = load_net(ctx, enc, 1, &t->width, &t->latent, &t->enc)) < 0)
         goto fail;
     if (dec && (ret = load_net(ctx, dec, 0, &t->width, &t->latent, &t->dec)) < 0)
@@ -272,6 +278,7 @@ void vg_taesd_close(VgTaesd **pt)
         return;
     net_free(&t->enc);
     net_free(&t->dec);
+    vg_act_flush(&t->cache);
     free(t);
     *pt = NULL;
 }
@@ -279,7 +286,8 @@ void vg_taesd_close(VgTaesd **pt)
 /* ------------------------------------------------------------------ forward */
 
 /* *y = act(conv(x)); 3x3 padding 1 (1x1: none). *y allocated here. */
-static int run_conv(VgCtx *ctx, const VgTensor *x, const TaeConv *c, VgAct act, VgTensor *y)
+static int run_conv(VgCtx *ctx, VgActCache *ac, const VgTensor *x, const TaeConv *c, VgAct act,
+                    VgTensor *y)
 {
     VgConvParams p;
     const int k = (int)c->w.ne[2], pad = k / 2;
@@ -290,44 +298,45 @@ static int run_conv(VgCtx *ctx, const VgTensor *x, const TaeConv *c, VgAct act, 
     p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
     const int ho = vg_conv_out_size((int)x->ne[2], k, c->stride, pad, pad, 1);
     const int wo = vg_conv_out_size((int)x->ne[3], k, c->stride, pad, pad, 1);
-    if ((ret = vg_tensor_alloc4(y, x->ne[0], c->w.ne[0], ho, wo)) < 0) // [B, Cout, Ho, Wo]
+    if ((ret = vg_act_alloc4(ac, y, x->ne[0], c->w.ne[0], ho, wo)) < 0) // [B, Cout, Ho, Wo]
         return ret;
     if ((ret = vg_conv2d_act(ctx, x, &c->w, c->b.data ? &c->b : NULL, &p, act, 0.f, NULL, y)) < 0)
-        vg_tensor_free(y);
+        vg_act_free(ac, y);
     return ret;
 }
 
 /* ReLU(conv.4(ReLU(conv.2(ReLU(conv.0(x))))) + skip(x)) */
-static int run_block(VgCtx *ctx, const VgTensor *x, const TaeLayer *l, VgTensor *y)
+static int run_block(VgCtx *ctx, VgActCache *ac, const VgTensor *x, const TaeLayer *l,
+                     VgTensor *y)
 {
     VgTensor a = { 0 }, b = { 0 }, s = { 0 };
     int ret;
 
-    if ((ret = run_conv(ctx, x, &l->c[0], VG_ACT_RELU, &a)) < 0 ||
-        (ret = run_conv(ctx, &a, &l->c[1], VG_ACT_RELU, &b)) < 0)
+    if ((ret = run_conv(ctx, ac, x, &l->c[0], VG_ACT_RELU, &a)) < 0 ||
+        (ret = run_conv(ctx, ac, &a, &l->c[1], VG_ACT_RELU, &b)) < 0)
         goto end;
-    vg_tensor_free(&a);
-    if ((ret = run_conv(ctx, &b, &l->c[2], VG_ACT_NONE, y)) < 0)
+    vg_act_free(ac, &a);
+    if ((ret = run_conv(ctx, ac, &b, &l->c[2], VG_ACT_NONE, y)) < 0)
         goto end;
     if (l->skip.data) {
         const TaeConv sc = { l->skip, { 0 }, 1 };
-        if ((ret = run_conv(ctx, x, &sc, VG_ACT_NONE, &s)) < 0 ||
-            (ret = vg_add(ctx, y, &s, y)) < 0)
+        if ((ret = run_conv(ctx, ac, x, &sc, VG_ACT_NONE, &s)) < 0 ||
+            (ret = vg_add_act(ctx, y, &s, VG_ACT_RELU, y)) < 0)
             goto end;
-    } else if ((ret = vg_add(ctx, y, x, y)) < 0) {
-        goto end;
+    } else {
+        ret = vg_add_act(ctx, y, x, VG_ACT_RELU, y);
     }
-    ret = vg_relu(ctx, y, y);
 end:
     if (ret < 0)
-        vg_tensor_free(y);
-    vg_tensor_free(&a);
-    vg_tensor_free(&b);
-    vg_tensor_free(&s);
+        vg_act_free(ac, y);
+    vg_act_free(ac, &a);
+    vg_act_free(ac, &b);
+    vg_act_free(ac, &s);
     return ret;
 }
 
-static int run_net(VgCtx *ctx, const TaeNet *net, const VgTensor *in, VgTensor *out)
+static int run_net(VgCtx *ctx, VgActCache *ac, const TaeNet *net, const VgTensor *in,
+                   VgTensor *out)
 {
     VgTensor cur = { 0 }, nxt = { 0 };
     int ret = 0;
@@ -347,30 +356,32 @@ static int run_net(VgCtx *ctx, const TaeNet *net, const VgTensor *in, VgTensor *
             continue; /* fused into the conv before it */
         case 'c': case 's': case 'n': {
             const int relu = i + 1 < net->n_layers && net->l[i + 1].kind == 'r';
-            ret = run_conv(ctx, &cur, &l->c[0], relu ? VG_ACT_RELU : VG_ACT_NONE, &nxt);
+            ret = run_conv(ctx, ac, &cur, &l->c[0], relu ? VG_ACT_RELU : VG_ACT_NONE, &nxt);
             break;
         }
         case 'b':
-            ret = run_block(ctx, &cur, l, &nxt);
+            ret = run_block(ctx, ac, &cur, l, &nxt);
             break;
         case 'u':
-            if ((ret = vg_tensor_alloc4(&nxt, cur.ne[0], cur.ne[1], 2 * cur.ne[2],
-                                        2 * cur.ne[3])) < 0) // [B, C, 2H, 2W]
+            if ((ret = vg_act_alloc4(ac, &nxt, cur.ne[0], cur.ne[1], 2 * cur.ne[2],
+                                     2 * cur.ne[3])) < 0) // [B, C, 2H, 2W]
                 break;
             ret = vg_upsample_nearest(ctx, &cur, 2, &nxt);
             break;
         }
         if (ret < 0)
             goto end;
-        vg_tensor_free(&cur);
+        vg_act_free(ac, &cur);
         cur = nxt;
         memset(&nxt, 0, sizeof(nxt));
     }
+    /* the result leaves through vg_tensor_free: a plain vg_malloc block */
     *out = cur;
     memset(&cur, 0, sizeof(cur));
 end:
-    vg_tensor_free(&cur);
-    vg_tensor_free(&nxt);
+    vg_act_free(ac, &cur);
+    vg_act_free(ac, &nxt);
+    vg_act_flush(ac);
     return ret;
 }
 
@@ -397,7 +408,7 @@ int vg_taesd_encode(VgTaesd *t, const VgTensor *img, VgTensor *lat)
     }
     if ((ret = check_input(t, img, 3, "encoder")) < 0)
         return ret;
-    return run_net(t->ctx, &t->enc, img, lat);
+    return run_net(t->ctx, &t->cache, &t->enc, img, lat);
 }
 
 int vg_taesd_decode(VgTaesd *t, const VgTensor *lat, VgTensor *img)
@@ -411,5 +422,5 @@ int vg_taesd_decode(VgTaesd *t, const VgTensor *lat, VgTensor *img)
     }
     if ((ret = check_input(t, lat, t->latent, "decoder")) < 0)
         return ret;
-    return run_net(t->ctx, &t->dec, lat, img);
+    return run_net(t->ctx, &t->cache, &t->dec, lat, img);
 }

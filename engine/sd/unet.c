@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/act_cache.h"
 #include "engine/internal.h"
 #include "engine/mem.h"
 #include "engine/nn.h"
@@ -27,7 +28,6 @@
 #define TF_GN_EPS 1e-6f  /* Transformer2DModel's GroupNorm */
 #define TF_LN_EPS 1e-5f  /* BasicTransformerBlock's LayerNorms */
 #define FF_ROWS 2048     /* feed-forward runs in token chunks: its hidden is 8x wide */
-#define UCACHE 32          /* activation blocks kept for reuse within a forward */
 #define UCACHE_BYTES ((size_t)192 << 20)
 #define MAX_SKIPS (1 + VG_UNET_MAX_BLOCKS * (VG_UNET_MAX_LAYERS + 1))
 
@@ -64,8 +64,7 @@ struct VgUnet {
     Xformer *mid_attn;
     int64_t n_params;
     VgUnetProfile *prof;  /* vg_unet_set_profile; NULL: no timing */
-    struct { void *p; size_t n; } cache[UCACHE]; /* freed activations (ualloc) */
-    size_t cache_bytes;
+    VgActCache cache;  /* freed activations (ualloc) */
 };
 
 /* ------------------------------------------------------------------ binding */
@@ -315,8 +314,7 @@ static void unet_free(VgUnet *u)
             xformer_free(&u->up[i].attn[j]);
         }
     xformer_free(&u->mid_attn);
-    for (int i = 0; i < UCACHE; i++)
-        vg_freep(&u->cache[i].p);
+    vg_act_flush(&u->cache);
     free(u);
 }
 
@@ -348,6 +346,7 @@ int vg_unet_open(VgUnet **out, VgCtx *ctx, const VgWeights *w, const char *prefi
     if (!(u = calloc(1, sizeof(*u))))
         return VG_ERR(ENOMEM);
     u->ctx = ctx;
+    vg_act_cache_init(&u->cache, UCACHE_BYTES);
     if (cfg)
         u->cfg = *cfg;
     else if ((ret = vg_unet_config_infer(&u->cfg, ctx, w, prefix, layout)) < 0)
@@ -429,61 +428,21 @@ static void padd(const VgUnet *u, int cls, double t0, double flops)
     u->prof->calls[cls]++;
 }
 
-/*
- * Activations come from a small per-UNet cache of freed blocks, reused by
- * exact size: the forward allocates and frees the same few shapes over and
- * over, and fresh allocations cost page faults and zeroing (~190k faults,
- * ~0.5 s of system time per SD2.1 evaluation at 64x64). The cache holds at
- * most UCACHE_BYTES and is emptied at the end of every forward, so memory
- * between evaluations is as before. Blocks are not zeroed: every op here
- * writes its whole output.
- */
+/* Activations come from the UNet's VgActCache (engine/act_cache.h), emptied
+ * at the end of every forward; every op here writes its whole output. */
 static int ualloc(VgUnet *u, VgTensor *t, int ndim, const int64_t *shape)
 {
-    size_t n = sizeof(float);
-    void *p = NULL;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0 || (shape[i] && n > (SIZE_MAX >> 2) / (size_t)shape[i]))
-            return VG_ERR(EINVAL);
-        n *= (size_t)shape[i];
-    }
-    for (int i = 0; i < UCACHE && !p; i++)
-        if (u->cache[i].p && u->cache[i].n == n) {
-            p = u->cache[i].p;
-            u->cache[i].p = NULL;
-            u->cache_bytes -= n;
-        }
-    if (!p && !(p = vg_malloc(n)))
-        return VG_ERR(ENOMEM);
-    vg_tensor_view(t, VG_DT_F32, p, ndim, shape);
-    t->alloc = p;
-    return 0;
+    return vg_act_alloc(&u->cache, t, ndim, shape);
 }
 
 static void ufree(VgUnet *u, VgTensor *t)
 {
-    if (t->alloc) {
-        const size_t n = (size_t)vg_tensor_nelem(t) * sizeof(float);
-        int slot = -1;
-        for (int i = 0; i < UCACHE && slot < 0; i++)
-            if (!u->cache[i].p)
-                slot = i;
-        if (slot >= 0 && t->alloc == t->data && u->cache_bytes + n <= UCACHE_BYTES) {
-            u->cache[slot].p = t->alloc;
-            u->cache[slot].n = n;
-            u->cache_bytes += n;
-        } else {
-            vg_free(t->alloc);
-        }
-    }
-    memset(t, 0, sizeof(*t));
+    vg_act_free(&u->cache, t);
 }
 
 static void uflush(VgUnet *u)
 {
-    for (int i = 0; i < UCACHE; i++)
-        vg_freep(&u->cache[i].p);
-    u->cache_bytes = 0;
+    vg_act_flush(&u->cache);
 }
 
 static int ualloc4(VgUnet *u, VgTensor *t, int64_t a, int64_t b, int64_t c, int64_t d)

@@ -1,0 +1,88 @@
+/* Exact-size reuse of activation buffers (engine/act_cache.h). */
+#include <string.h>
+
+#include "engine/act_cache.h"
+#include "engine/internal.h"
+#include "engine/mem.h"
+
+void vg_act_cache_init(VgActCache *c, size_t max_bytes)
+{
+    memset(c, 0, sizeof(*c));
+    c->max_bytes = max_bytes;
+}
+
+int vg_act_alloc(VgActCache *c, VgTensor *t, int ndim, const int64_t *shape)
+{
+    size_t n = sizeof(float);
+    void *p = NULL;
+    memset(t, 0, sizeof(*t));
+    if (ndim < 0 || ndim > VG_MAX_DIMS)
+        return VG_ERR(EINVAL);
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0 || (shape[i] && n > (SIZE_MAX >> 2) / (size_t)shape[i]))
+            return VG_ERR(EINVAL);
+        n *= (size_t)shape[i];
+    }
+    for (int i = 0; c && i < VG_ACT_CACHE_SLOTS && !p; i++)
+        if (c->slot[i].p && c->slot[i].n == n) {
+            p = c->slot[i].p;
+            c->slot[i].p = NULL;
+            c->bytes -= n;
+        }
+    if (!p && !(p = vg_malloc(n)))
+        return VG_ERR(ENOMEM);
+    /* an entry for p left by a block freed outside the cache is replaced */
+    int free_i = -1;
+    for (int i = 0; c && i < VG_ACT_CACHE_OUT; i++) {
+        if (c->out[i].p == p) {
+            free_i = i;
+            break;
+        }
+        if (!c->out[i].p && free_i < 0)
+            free_i = i;
+    }
+    if (free_i >= 0)
+        c->out[free_i] = (VgActBlock){ p, n };
+    vg_tensor_view(t, VG_DT_F32, p, ndim, shape);
+    t->alloc = p;
+    return 0;
+}
+
+int vg_act_alloc4(VgActCache *c, VgTensor *t, int64_t n0, int64_t n1, int64_t n2, int64_t n3)
+{
+    const int64_t s[4] = { n0, n1, n2, n3 };
+    return vg_act_alloc(c, t, 4, s);
+}
+
+void vg_act_free(VgActCache *c, VgTensor *t)
+{
+    void *p = t->alloc;
+    memset(t, 0, sizeof(*t));
+    if (!p)
+        return;
+    size_t n = 0;
+    for (int i = 0; c && i < VG_ACT_CACHE_OUT && !n; i++)
+        if (c->out[i].p == p) {
+            n = c->out[i].n;
+            c->out[i].p = NULL;
+        }
+    int slot = -1;
+    for (int i = 0; n && i < VG_ACT_CACHE_SLOTS && slot < 0; i++)
+        if (!c->slot[i].p)
+            slot = i;
+    if (slot >= 0 && c->bytes + n <= c->max_bytes) {
+        c->slot[slot] = (VgActBlock){ p, n };
+        c->bytes += n;
+    } else {
+        vg_free(p);
+    }
+}
+
+void vg_act_flush(VgActCache *c)
+{
+    for (int i = 0; i < VG_ACT_CACHE_SLOTS; i++)
+        vg_freep(&c->slot[i].p);
+    /* blocks still out are freed by whoever holds them */
+    memset(c->out, 0, sizeof(c->out));
+    c->bytes = 0;
+}
