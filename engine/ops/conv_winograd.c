@@ -41,7 +41,13 @@
 #include "engine/ops/common.h"
 #include "engine/ops/conv_winograd.h"
 
+/* V of a tile block: at most this, and at most WINO_V_BYTES_PER_CIN per input
+ * channel, because few channels make short GEMMs (K = cin) that gain nothing
+ * from many tiles while a V past the L3 slows its own writes and reads
+ * (TAESD, Cin 64: 4 MB blocks 10-15% faster than 32 MB; SD's UNet needs
+ * whole 32 MB for its 1280-2560 channel layers) */
 #define WINO_V_BYTES ((int64_t)32 << 20)
+#define WINO_V_BYTES_PER_CIN ((int64_t)64 << 10)
 #define WINO_U_BYTES ((int64_t)12 << 20)
 /* products of one unit: big enough for sgemm N >= 128 at SD's widths */
 #define WINO_M_BYTES ((int64_t)8 << 20)
@@ -311,6 +317,15 @@ void vg_wino_dsp_init_c(VgOpsDsp *d)
 
 /* ------------------------------------------------------------ the conv */
 
+/* Plane stride (floats) for @n floats per plane: the transforms write and
+ * read all P planes at the same offset, so a stride that is a multiple of
+ * 4 KB puts the 36 (16) streams in one cache set, more than its ways; one
+ * extra cache line per plane spreads them. */
+static int64_t plane_stride(int64_t n)
+{
+    return (n + 15) / 16 * 16 + 16;
+}
+
 typedef struct Wino {
     const VgWinoConv *c;
     int threads;
@@ -327,7 +342,8 @@ typedef struct Wino {
     int64_t tsub, nsub;       /* tiles per unit */
     const float *x;           /* current image */
     float *y;
-    float *v;                 /* [np, cin, nt] */
+    float *v;                 /* [np, cin, nt], planes vs apart */
+    int64_t vs;
     float *u;                 /* [np, nco, cin] */
     float *scratch;           /* per thread: [per_thread] floats */
     int64_t per_thread;
@@ -368,8 +384,8 @@ static void v_job(void *arg, int i, int tid)
                        (size_t)n * sizeof(float));
         }
         for (int64_t tr = 0; tr < w->ntr; tr++)
-            w->tf_in(w->v + ci * w->nt + tr * w->tw, c->cin * w->nt, strip + w->m * tr * w->wb,
-                     w->wb, (int)w->tw);
+            w->tf_in(w->v + ci * w->nt + tr * w->tw, w->vs, strip + w->m * tr * w->wb, w->wb,
+                     (int)w->tw);
     }
 }
 
@@ -382,12 +398,15 @@ static void unit_job(void *arg, int i, int tid)
     const int64_t t0 = sub * w->tsub, nt = VG_MIN(w->tsub, w->nt - t0);
     if (ncc <= 0 || nt <= 0)
         return;
-    float *m = w->scratch + tid * w->per_thread; /* [np, ncc, nt] */
-    const int64_t us = w->nco * c->cin, vs = c->cin * w->nt, ms = ncc * nt;
+    float *m = w->scratch + tid * w->per_thread; /* [np, ncc, nt], planes ms apart */
+    const int64_t us = w->nco * c->cin, vs = w->vs, ms = plane_stride(ncc * nt);
+    /* M is cleared here and the sgemms accumulate (beta 1): OpenBLAS's own
+     * clearing for beta 0 is a scalar pass, 8% of TAESD's time at Cin 64 */
+    memset(m, 0, (size_t)(w->np * ms) * sizeof(float));
     for (int p = 0; p < w->np; p++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)ncc, (int)nt, (int)c->cin,
                     1.0f, w->u + p * us + cc0 * c->cin, (int)c->cin, w->v + p * vs + t0,
-                    (int)w->nt, 0.0f, m + p * ms, (int)nt);
+                    (int)w->nt, 1.0f, m + p * ms, (int)nt);
     for (int64_t k = 0; k < ncc; k++) {
         const int64_t co = w->co0 + cc0 + k;
         const float bias = c->bias ? c->bias[co] : 0.0f;
@@ -422,7 +441,7 @@ static void plan_units(Wino *w)
     w->chunk = (w->nco + w->nchunks - 1) / w->nchunks;
     w->chunk = VG_MIN(w->nco, (w->chunk + 15) / 16 * 16);
     w->nchunks = (w->nco + w->chunk - 1) / w->chunk;
-    int64_t tsub = WINO_M_BYTES / (w->np * 4 * w->chunk);
+    int64_t tsub = (WINO_M_BYTES / (w->np * 4) - 32) / w->chunk;
     /* every thread busy */
     const int64_t want = (w->threads + w->nchunks - 1) / w->nchunks;
     tsub = VG_MIN(tsub, (w->nt + want - 1) / want);
@@ -445,7 +464,8 @@ int vg_conv_winograd(VgPool *pool, const VgWinoConv *c)
     w.wb = 8 * w.m * ((w.tw + 7) / 8) + 4; /* what wino_in may read */
     /* tile rows per block, the same for all blocks but the last */
     const int64_t row_bytes = w.np * 4 * c->cin * w.tw;
-    int64_t ntr_max = VG_MAX(1, VG_MIN(w.th, WINO_V_BYTES / row_bytes));
+    const int64_t v_bytes = VG_MIN(WINO_V_BYTES, c->cin * WINO_V_BYTES_PER_CIN);
+    int64_t ntr_max = VG_MAX(1, VG_MIN(w.th, v_bytes / row_bytes));
     /* cout per pass */
     const int64_t per_co = w.np * 4 * c->cin;
     int64_t pass = VG_MAX(16, WINO_U_BYTES / per_co / 16 * 16);
@@ -462,9 +482,10 @@ int vg_conv_winograd(VgPool *pool, const VgWinoConv *c)
     /* scratch per thread: the strip of v_job or the products of unit_job
      * (plan_units keeps np * chunk * tsub under this) */
     const int64_t strip = (w.m * ntr_max + 2) * w.wb;
-    const int64_t prods = VG_MIN(WINO_M_BYTES / 4 + w.np * pass * 8, w.np * pass * ntr_max * w.tw);
+    const int64_t prods = VG_MIN(WINO_M_BYTES / 4 + w.np * pass * 8,
+                                 w.np * plane_stride(pass * ntr_max * w.tw));
     w.per_thread = VG_MAX(strip, prods);
-    const size_t nv = (size_t)(w.np * c->cin * ntr_max * w.tw);
+    const size_t nv = (size_t)(w.np * plane_stride(c->cin * ntr_max * w.tw));
     const size_t nu = (size_t)(w.np * pass * c->cin);
     const size_t total = nv + nu + (size_t)(w.per_thread * w.threads);
     float *buf = vg_conv_scratch_get(total);
@@ -486,6 +507,7 @@ int vg_conv_winograd(VgPool *pool, const VgWinoConv *c)
         for (w.tr0 = 0; w.tr0 < w.th; w.tr0 += w.ntr) {
             w.ntr = VG_MIN(ntr_max, w.th - w.tr0);
             w.nt = w.ntr * w.tw;
+            w.vs = plane_stride(c->cin * w.nt);
             vg_pool_run(pool, w.threads * 4, v_job, &w);
             for (w.co0 = 0; w.co0 < c->cout; w.co0 += pass) {
                 w.nco = VG_MIN(pass, c->cout - w.co0);
