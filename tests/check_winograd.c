@@ -10,13 +10,17 @@
  *    Tolerance: max |winograd - direct| <= 5e-5 * max |direct| (+1e-6); the
  *    largest error measured is 1.4e-5 relative to the output's scale (Cin 320;
  *    the transforms multiply by up to 100 and cancel, losing ~5 bits).
+ *    Shapes of at most 16 tiles take the fused path (wino_gemm), the others
+ *    the sgemm path.
  * 2. checkasm: the AVX2 transforms (weights, input, output) against the C
  *    ones on random and extreme inputs (NaN, +-Inf, subnormals, +-0), every
  *    n 1..40, with guards after the written area. FMA changes roundings:
  *    finite results must agree within 1e-6 of the sum of |coefficient *
  *    input| (max row sum 100 for the input transform, 361 for the output's,
  *    <= 1 for the weights') plus 1e-37; non-finite results must match (NaN
- *    with NaN, Inf with the same Inf).
+ *    with NaN, Inf with the same Inf). wino_gemm likewise over rows 1..13,
+ *    16..64 columns and k up to 600 (past its 256-deep slices), within
+ *    1.2e-7 k of sum |u v| (both sum in the same order; FMA rounds once).
  */
 #include <check.h>
 #include <float.h>
@@ -124,6 +128,10 @@ static const Case cases[] = {
     { 1, 1280, 136, 6, 10, 1, 1, 1, 1, VG_ACT_NONE },/* several cout passes */
     { 1, 32, 16, 64, 2048, 1, 1, 1, 1, VG_ACT_NONE },/* several tile blocks */
     { 1, 96, 100, 30, 2, 1, 1, 1, 1, VG_ACT_NONE },  /* 1 tile per row */
+    /* fused path (at most 16 tiles): batch, several channel blocks with a
+     * tail, tiles padded to 16 */
+    { 2, 40, 50, 7, 7, 1, 1, 1, 1, VG_ACT_PRELU },
+    { 1, 2560, 70, 16, 16, 1, 1, 1, 1, VG_ACT_RELU },
 };
 
 START_TEST(test_vs_direct)
@@ -296,6 +304,54 @@ START_TEST(test_wino_weights)
 }
 END_TEST
 
+/* u, v, m with row strides past their widths, guards around m */
+START_TEST(test_wino_gemm)
+{
+    if (!have_opt)
+        return;
+    static const int ks[] = { 1, 2, 7, 255, 256, 257, 600 };
+    enum { MAXR = 13, MAXC = 64, MAXK = 600, LDU = MAXK + 3, LDV = MAXC + 16, LDM = MAXC + 5 };
+    static float u[MAXR * LDU], v[MAXK * LDV], ma[(MAXR + 1) * LDM], mb[(MAXR + 1) * LDM];
+    for (int mode = 0; mode < 3; mode++)
+        for (size_t ki = 0; ki < sizeof(ks) / sizeof(*ks); ki++)
+            for (int rows = 1; rows <= MAXR; rows++)
+                for (int cols = 16; cols <= MAXC; cols += 16) {
+                    const int k = ks[ki];
+                    if (mode && rows > 7 && cols > 16)
+                        continue; /* extreme values: enough shapes */
+                    for (int i = 0; i < MAXR * LDU; i++)
+                        u[i] = sample(mode);
+                    for (int i = 0; i < MAXK * LDV; i++)
+                        v[i] = sample(mode);
+                    for (int i = 0; i < (MAXR + 1) * LDM; i++)
+                        ma[i] = mb[i] = GUARD;
+                    ref.wino_gemm(ma, LDM, u, LDU, v, LDV, rows, cols, k);
+                    opt.wino_gemm(mb, LDM, u, LDU, v, LDV, rows, cols, k);
+                    for (int r = 0; r <= MAXR; r++)
+                        for (int t = 0; t < LDM; t++) {
+                            const float a = ma[r * LDM + t], o = mb[r * LDM + t];
+                            if (r >= rows || t >= cols) {
+                                ck_assert_msg(a == GUARD && o == GUARD, "wino_gemm rows %d "
+                                              "cols %d k %d wrote row %d column %d", rows,
+                                              cols, k, r, t);
+                                continue;
+                            }
+                            /* same order of the sums, FMA or not: each side is
+                             * within k eps of sum |u v| */
+                            double mag = 0;
+                            for (int j = 0; j < k; j++) {
+                                const double pr = (double)u[r * LDU + j] * v[j * LDV + t];
+                                if (isfinite(pr))
+                                    mag += fabs(pr);
+                            }
+                            ck_assert_msg(agree(a, o, mag * 1.2e-7 * k / 1e-6),
+                                          "wino_gemm mode %d rows %d cols %d k %d at %d,%d: "
+                                          "c %a avx2 %a", mode, rows, cols, k, r, t, a, o);
+                        }
+                }
+}
+END_TEST
+
 int main(void)
 {
     init_tables();
@@ -306,6 +362,7 @@ int main(void)
     tcase_add_loop_test(tc, test_wino_weights, 0, VG_WINO_N);
     tcase_add_loop_test(tc, test_wino_in, 0, VG_WINO_N);
     tcase_add_loop_test(tc, test_wino_out, 0, VG_WINO_N);
+    tcase_add_test(tc, test_wino_gemm);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);

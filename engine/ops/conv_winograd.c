@@ -51,14 +51,26 @@
 #define WINO_U_BYTES ((int64_t)12 << 20)
 /* products of one unit: big enough for sgemm N >= 128 at SD's widths */
 #define WINO_M_BYTES ((int64_t)8 << 20)
+/* Images of at most this many tiles take the fused path (fused_job: U per
+ * block of output channels, kept in cache, and wino_gemm instead of sgemm)
+ * when their V fits WINO_FUSED_V_BYTES; U per job up to WINO_FUSED_U_BYTES
+ * and WINO_FUSED_MAX_CB channels. `vgbench sd-layers`, 2-core Zen 2, SD's
+ * 16x16 level by F(4x4): 1280->1280 23 ms, 2560->1280 45 ms (sgemm path
+ * F(2x2): 33 and 69 ms); 8x8 by F(2x2): 1280->1280 13 ms (im2col 16 ms).
+ * At 64 tiles (32x32) it was no better than the sgemm path, and slower at
+ * 1920 -> 640, where its V (18 MB) is re-read by every job. */
+#define WINO_FUSED_MAX_TILES 16
+#define WINO_FUSED_V_BYTES ((int64_t)64 << 20)
+#define WINO_FUSED_U_BYTES ((int64_t)2 << 20)
+#define WINO_FUSED_MAX_CB 48
 /* sgemm columns (tiles) per thread below which units split cout instead */
 #define WINO_MIN_COLS 128
 /* Auto policy, from `vgbench sd-layers` and single layers on a 2-core Zen 2:
- * F(4x4) beats im2col from 32 channels and 64 tiles (a 32x32 output) up,
- * 2-3x at SD's 64x64 and 32x32 levels and TAESD; at 16x16 (16 tiles of 4x4)
- * F(2x2) wins by 10-30%; at 8x8 im2col stays ahead of both. */
+ * F(4x4) beats im2col from 32 channels and 16 tiles up: 2-3x at SD's 64x64
+ * and 32x32 levels and TAESD (sgemm path), 2x at 16x16 (fused path); at
+ * 8x8 (4 tiles of 4x4) F(2x2)'s 16 tiles, fused, beat im2col by 20%. */
 #define WINO_MIN_CH 32
-#define WINO_MIN_TILES 64
+#define WINO_MIN_TILES 16
 
 static int policy = -1;
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
@@ -305,6 +317,30 @@ static void wino_out23_c(float *y, ptrdiff_t ys, const float *m, ptrdiff_t ms, i
     }
 }
 
+void vg_wino_gemm_c(float *m, ptrdiff_t ldm, const float *u, ptrdiff_t ldu, const float *v,
+                    ptrdiff_t ldv, int rows, int cols, int k)
+{
+    float acc[64];
+    for (int r = 0; r < rows; r++)
+        for (int t0 = 0; t0 < cols; t0 += 64) {
+            const int nc = VG_MIN(64, cols - t0);
+            float *mr = m + r * ldm + t0;
+            for (int j0 = 0; j0 < k; j0 += VG_WINO_GEMM_KC) {
+                const int kc = VG_MIN(VG_WINO_GEMM_KC, k - j0);
+                for (int t = 0; t < nc; t++)
+                    acc[t] = 0.0f;
+                for (int j = j0; j < j0 + kc; j++) {
+                    const float a = u[r * ldu + j];
+                    const float *vj = v + j * ldv + t0;
+                    for (int t = 0; t < nc; t++)
+                        acc[t] += a * vj[t];
+                }
+                for (int t = 0; t < nc; t++)
+                    mr[t] = j0 ? mr[t] + acc[t] : acc[t];
+            }
+        }
+}
+
 void vg_wino_dsp_init_c(VgOpsDsp *d)
 {
     d->wino_weights[VG_WINO_F43] = vg_wino_weights43_c;
@@ -313,6 +349,7 @@ void vg_wino_dsp_init_c(VgOpsDsp *d)
     d->wino_weights[VG_WINO_F23] = vg_wino_weights23_c;
     d->wino_in[VG_WINO_F23] = wino_in23_c;
     d->wino_out[VG_WINO_F23] = wino_out23_c;
+    d->wino_gemm = vg_wino_gemm_c;
 }
 
 /* ------------------------------------------------------------ the conv */
@@ -342,8 +379,9 @@ typedef struct Wino {
     int64_t tsub, nsub;       /* tiles per unit */
     const float *x;           /* current image */
     float *y;
-    float *v;                 /* [np, cin, nt], planes vs apart */
-    int64_t vs;
+    float *v;                 /* [np, cin, ldv], planes vs apart */
+    int64_t vs, ldv;          /* ldv: nt, or nt rounded up to 16 (fused) */
+    int64_t cb;               /* fused: output channels per job */
     float *u;                 /* [np, nco, cin] */
     float *scratch;           /* per thread: [per_thread] floats */
     int64_t per_thread;
@@ -384,9 +422,66 @@ static void v_job(void *arg, int i, int tid)
                        (size_t)n * sizeof(float));
         }
         for (int64_t tr = 0; tr < w->ntr; tr++)
-            w->tf_in(w->v + ci * w->nt + tr * w->tw, w->vs, strip + w->m * tr * w->wb, w->wb,
+            w->tf_in(w->v + ci * w->ldv + tr * w->tw, w->vs, strip + w->m * tr * w->wb, w->wb,
                      (int)w->tw);
+        /* wino_gemm's padding tiles: products nobody reads, from zeros */
+        if (w->ldv > w->nt)
+            for (int p = 0; p < w->np; p++)
+                memset(w->v + p * w->vs + ci * w->ldv + w->nt, 0,
+                       (size_t)(w->ldv - w->nt) * sizeof(float));
     }
+}
+
+/* Output transform, bias and activation of channels co0 + [cc0, cc0 + ncc)
+ * and tiles [t0, t0 + nt) of the block, from products m (channel cc0, tile
+ * t0 first; channels ldm apart, positions ms apart). */
+static void out_rows(const Wino *w, const float *m, int64_t ldm, int64_t ms, int64_t cc0,
+                     int64_t ncc, int64_t t0, int64_t nt)
+{
+    const VgWinoConv *c = w->c;
+    for (int64_t k = 0; k < ncc; k++) {
+        const int64_t co = w->co0 + cc0 + k;
+        const float bias = c->bias ? c->bias[co] : 0.0f;
+        const float slope = c->alpha ? c->alpha[c->alpha_len == 1 ? 0 : co] : c->slope;
+        float *yc = w->y + co * c->ho * c->wo;
+        for (int64_t t = t0; t < t0 + nt;) {
+            const int64_t tr = t / w->tw, tc = t % w->tw;
+            const int64_t n = VG_MIN(w->tw - tc, t0 + nt - t);
+            const int64_t oy = w->m * (w->tr0 + tr), ox = w->m * tc;
+            const int rows = (int)VG_MIN(w->m, c->ho - oy);
+            const int cols = (int)VG_MIN(w->m * n, c->wo - ox);
+            float *dst = yc + oy * c->wo + ox;
+            w->tf_out(dst, c->wo, m + k * ldm + (t - t0), ms, (int)n, rows, (int)(c->wo - ox),
+                      bias);
+            if (c->dsp_act != VG_DSP_ACT_NONE)
+                for (int r = 0; r < rows; r++)
+                    c->dsp->bias_act[c->dsp_act](dst + r * c->wo, dst + r * c->wo, cols, 0.0f,
+                                                 slope);
+            t += n;
+        }
+    }
+}
+
+/* Fused path, one job per block of cb output channels: their U (all
+ * positions) into this thread's scratch, where it stays in cache for the
+ * wino_gemm calls that read it once, then the output transform. The
+ * sgemm path instead writes the U of a whole pass (tens of MB) to memory
+ * and reads it back, which at 64 tiles costs as much as the products. */
+static void fused_job(void *arg, int i, int tid)
+{
+    const Wino *w = arg;
+    const VgWinoConv *c = w->c;
+    const int64_t cc0 = i * w->cb, ncc = VG_MIN(w->cb, c->cout - cc0);
+    if (ncc <= 0)
+        return;
+    const int64_t us = plane_stride(w->cb * c->cin), ms = plane_stride(w->cb * w->ldv);
+    float *u = w->scratch + tid * w->per_thread; /* [np, ncc, cin], planes us apart */
+    float *m = u + w->np * us;                   /* [np, ncc, ldv], planes ms apart */
+    w->tf_w(u, us, c->wt + cc0 * c->cin * 9, ncc * c->cin);
+    for (int p = 0; p < w->np; p++)
+        c->dsp->wino_gemm(m + p * ms, w->ldv, u + p * us, c->cin, w->v + p * w->vs, w->ldv,
+                          (int)ncc, (int)w->ldv, (int)c->cin);
+    out_rows(w, m, w->ldv, ms, cc0, ncc, 0, w->nt);
 }
 
 static void unit_job(void *arg, int i, int tid)
@@ -406,28 +501,8 @@ static void unit_job(void *arg, int i, int tid)
     for (int p = 0; p < w->np; p++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)ncc, (int)nt, (int)c->cin,
                     1.0f, w->u + p * us + cc0 * c->cin, (int)c->cin, w->v + p * vs + t0,
-                    (int)w->nt, 1.0f, m + p * ms, (int)nt);
-    for (int64_t k = 0; k < ncc; k++) {
-        const int64_t co = w->co0 + cc0 + k;
-        const float bias = c->bias ? c->bias[co] : 0.0f;
-        const float slope = c->alpha ? c->alpha[c->alpha_len == 1 ? 0 : co] : c->slope;
-        float *yc = w->y + co * c->ho * c->wo;
-        for (int64_t t = t0; t < t0 + nt;) {
-            const int64_t tr = t / w->tw, tc = t % w->tw;
-            const int64_t n = VG_MIN(w->tw - tc, t0 + nt - t);
-            const int64_t oy = w->m * (w->tr0 + tr), ox = w->m * tc;
-            const int rows = (int)VG_MIN(w->m, c->ho - oy);
-            const int cols = (int)VG_MIN(w->m * n, c->wo - ox);
-            float *dst = yc + oy * c->wo + ox;
-            w->tf_out(dst, c->wo, m + k * nt + (t - t0), ms, (int)n, rows, (int)(c->wo - ox),
-                      bias);
-            if (c->dsp_act != VG_DSP_ACT_NONE)
-                for (int r = 0; r < rows; r++)
-                    c->dsp->bias_act[c->dsp_act](dst + r * c->wo, dst + r * c->wo, cols, 0.0f,
-                                                 slope);
-            t += n;
-        }
-    }
+                    (int)w->ldv, 1.0f, m + p * ms, (int)nt);
+    out_rows(w, m, nt, ms, cc0, ncc, t0, nt);
 }
 
 /* Cout chunks and tile ranges of the units of one pass: chunks only when
@@ -450,6 +525,44 @@ static void plan_units(Wino *w)
     w->nsub = (w->nt + w->tsub - 1) / w->tsub;
 }
 
+/* The whole image is one tile block; jobs are blocks of cb output channels
+ * (fused_job). */
+static int conv_fused(VgPool *pool, Wino *w)
+{
+    const VgWinoConv *c = w->c;
+    w->tr0 = 0;
+    w->ntr = w->th;
+    w->nt = w->th * w->tw;
+    w->ldv = (w->nt + 15) / 16 * 16;
+    w->vs = plane_stride(c->cin * w->ldv);
+    w->co0 = 0;
+    w->nco = c->cout;
+    /* U of a job within WINO_FUSED_U_BYTES, whole 6-row register blocks,
+     * and at least 4 jobs per thread for balance */
+    const int64_t fit = WINO_FUSED_U_BYTES / (w->np * 4 * c->cin) / 6 * 6;
+    const int64_t bal = ((c->cout + w->threads * 4 - 1) / (w->threads * 4) + 5) / 6 * 6;
+    w->cb = VG_MAX(6, VG_MIN(VG_MIN(fit, WINO_FUSED_MAX_CB), bal));
+    const int64_t strip = (w->m * w->th + 2) * w->wb;
+    const int64_t job = w->np * (plane_stride(w->cb * c->cin) + plane_stride(w->cb * w->ldv));
+    w->per_thread = VG_MAX(strip, job);
+    const size_t nv = (size_t)(w->np * w->vs);
+    const size_t total = nv + (size_t)(w->per_thread * w->threads);
+    float *buf = vg_conv_scratch_get(total);
+    if (!buf)
+        return VG_ERR(ENOMEM);
+    w->v = buf;
+    w->scratch = buf + nv;
+    const int jobs = (int)((c->cout + w->cb - 1) / w->cb);
+    for (int64_t img = 0; img < c->n; img++) {
+        w->x = c->x + img * c->cin * c->h * c->w;
+        w->y = c->y + img * c->cout * c->ho * c->wo;
+        vg_pool_run(pool, w->threads * 4, v_job, w);
+        vg_pool_run(pool, jobs, fused_job, w);
+    }
+    vg_conv_scratch_put(buf, total);
+    return 0;
+}
+
 int vg_conv_winograd(VgPool *pool, const VgWinoConv *c)
 {
     const int f = c->m == 4 ? VG_WINO_F43 : VG_WINO_F23;
@@ -462,6 +575,10 @@ int vg_conv_winograd(VgPool *pool, const VgWinoConv *c)
     w.tw = (c->wo + w.m - 1) / w.m;
     w.th = (c->ho + w.m - 1) / w.m;
     w.wb = 8 * w.m * ((w.tw + 7) / 8) + 4; /* what wino_in may read */
+    const int64_t tiles16 = (w.th * w.tw + 15) / 16 * 16;
+    if (w.th * w.tw <= WINO_FUSED_MAX_TILES &&
+        w.np * 4 * c->cin * tiles16 <= WINO_FUSED_V_BYTES)
+        return conv_fused(pool, &w);
     /* tile rows per block, the same for all blocks but the last */
     const int64_t row_bytes = w.np * 4 * c->cin * w.tw;
     const int64_t v_bytes = VG_MIN(WINO_V_BYTES, c->cin * WINO_V_BYTES_PER_CIN);
@@ -507,6 +624,7 @@ int vg_conv_winograd(VgPool *pool, const VgWinoConv *c)
         for (w.tr0 = 0; w.tr0 < w.th; w.tr0 += w.ntr) {
             w.ntr = VG_MIN(ntr_max, w.th - w.tr0);
             w.nt = w.ntr * w.tw;
+            w.ldv = w.nt;
             w.vs = plane_stride(c->cin * w.nt);
             vg_pool_run(pool, w.threads * 4, v_job, &w);
             for (w.co0 = 0; w.co0 < c->cout; w.co0 += pass) {

@@ -53,5 +53,7 @@ void vg_wino_dsp_init_c(VgOpsDsp *d);
 /* For the AVX2 versions' tails. */
 void vg_wino_weights43_c(float *u, ptrdiff_t us, const float *g, ptrdiff_t n);
 void vg_wino_weights23_c(float *u, ptrdiff_t us, const float *g, ptrdiff_t n);
+void vg_wino_gemm_c(float *m, ptrdiff_t ldm, const float *u, ptrdiff_t ldu, const float *v,
+                    ptrdiff_t ldv, int rows, int cols, int k);
 
 #endif

@@ -56,13 +56,22 @@ typedef void (*VgConvDirectFn)(float *y, ptrdiff_t ys, const VgConvDirectArgs *a
  *   m_t[i][j] = mp[(i * a + j) * ms + t]:
  *   y[k * ys + m t + l] = (AT m_t AT^T)[k][l] + bias
  *   for k < rows (<= m), l < m and m t + l < cols; nothing else is written.
+ * wino_gemm: the products of one position for a block of output channels,
+ *   m[r * ldm + t] = sum over j < k of u[r * ldu + j] * v[j * ldv + t]
+ *   for r < rows, t < cols; cols a multiple of 16 (callers pad the tiles),
+ *   k >= 1, summed from zero over slices of VG_WINO_GEMM_KC and each slice
+ *   added to m in turn. Overwrites those m and nothing else. Reads u and v
+ *   in place (no packing: the transformed weights are used once per call).
  * Versions differ by rounding only (FMA, order of the sums).
  */
 enum { VG_WINO_F43, VG_WINO_F23, VG_WINO_N };
+#define VG_WINO_GEMM_KC 256
 typedef void (*VgWinoWeightsFn)(float *u, ptrdiff_t us, const float *g, ptrdiff_t n);
 typedef void (*VgWinoInFn)(float *v, ptrdiff_t vs, const float *x, ptrdiff_t xrs, int n);
 typedef void (*VgWinoOutFn)(float *y, ptrdiff_t ys, const float *mp, ptrdiff_t ms, int n,
                             int rows, int cols, float bias);
+typedef void (*VgWinoGemmFn)(float *m, ptrdiff_t ldm, const float *u, ptrdiff_t ldu,
+                             const float *v, ptrdiff_t ldv, int rows, int cols, int k);
 
 typedef struct VgOpsDsp {
     const char *isa; /* "c", "avx2" */
@@ -75,6 +84,7 @@ typedef struct VgOpsDsp {
     VgWinoWeightsFn wino_weights[VG_WINO_N];
     VgWinoInFn wino_in[VG_WINO_N];
     VgWinoOutFn wino_out[VG_WINO_N];
+    VgWinoGemmFn wino_gemm;
 } VgOpsDsp;
 
 /* The table for this CPU, filled on first use (thread-safe, then constant). */

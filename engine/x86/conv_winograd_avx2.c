@@ -309,6 +309,64 @@ static void wino_out23_avx2(float *y, ptrdiff_t ys, const float *m, ptrdiff_t ms
     }
 }
 
+/* A 6 x 16 register block of m over a KC-deep slice of k: 12 accumulators,
+ * two loads of v and six broadcasts of u per 12 FMAs. Slices keep the
+ * 16 columns of v they stream (KC * 64 bytes) and u's rows in L1 while the
+ * row blocks go by. Each slice sums from zero and is then added to m (the
+ * C reference's order): error ~ (KC + k / KC) eps rather than k eps. */
+#define GEMM_KC VG_WINO_GEMM_KC
+
+static ALWAYS_INLINE void gemm_block(const int rows, float *m, ptrdiff_t ldm, const float *u,
+                                     ptrdiff_t ldu, const float *v, ptrdiff_t ldv, int k,
+                                     int first)
+{
+    __m256 a[6][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < rows; r++)
+        a[r][0] = a[r][1] = _mm256_setzero_ps();
+    for (int j = 0; j < k; j++) {
+        const __m256 v0 = _mm256_loadu_ps(v + j * ldv), v1 = _mm256_loadu_ps(v + j * ldv + 8);
+#pragma GCC unroll 6
+        for (int r = 0; r < rows; r++) {
+            const __m256 b = _mm256_broadcast_ss(u + r * ldu + j);
+            a[r][0] = _mm256_fmadd_ps(b, v0, a[r][0]);
+            a[r][1] = _mm256_fmadd_ps(b, v1, a[r][1]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < rows; r++) {
+        if (!first) {
+            a[r][0] = _mm256_add_ps(_mm256_loadu_ps(m + r * ldm), a[r][0]);
+            a[r][1] = _mm256_add_ps(_mm256_loadu_ps(m + r * ldm + 8), a[r][1]);
+        }
+        _mm256_storeu_ps(m + r * ldm, a[r][0]);
+        _mm256_storeu_ps(m + r * ldm + 8, a[r][1]);
+    }
+}
+
+static void wino_gemm_avx2(float *m, ptrdiff_t ldm, const float *u, ptrdiff_t ldu,
+                           const float *v, ptrdiff_t ldv, int rows, int cols, int k)
+{
+    for (int j0 = 0; j0 < k; j0 += GEMM_KC) {
+        const int kc = k - j0 < GEMM_KC ? k - j0 : GEMM_KC, first = j0 == 0;
+        for (int r0 = 0; r0 < rows; r0 += 6) {
+            const float *ur = u + r0 * ldu + j0;
+            for (int c0 = 0; c0 < cols; c0 += 16) {
+                float *mb = m + r0 * ldm + c0;
+                const float *vb = v + j0 * ldv + c0;
+                switch (rows - r0) {
+                case 1: gemm_block(1, mb, ldm, ur, ldu, vb, ldv, kc, first); break;
+                case 2: gemm_block(2, mb, ldm, ur, ldu, vb, ldv, kc, first); break;
+                case 3: gemm_block(3, mb, ldm, ur, ldu, vb, ldv, kc, first); break;
+                case 4: gemm_block(4, mb, ldm, ur, ldu, vb, ldv, kc, first); break;
+                case 5: gemm_block(5, mb, ldm, ur, ldu, vb, ldv, kc, first); break;
+                default: gemm_block(6, mb, ldm, ur, ldu, vb, ldv, kc, first); break;
+                }
+            }
+        }
+    }
+}
+
 void vg_wino_dsp_init_avx2(VgOpsDsp *d)
 {
     d->wino_weights[VG_WINO_F43] = wino_weights43_avx2;
@@ -317,4 +375,5 @@ void vg_wino_dsp_init_avx2(VgOpsDsp *d)
     d->wino_weights[VG_WINO_F23] = wino_weights23_avx2;
     d->wino_in[VG_WINO_F23] = wino_in23_avx2;
     d->wino_out[VG_WINO_F23] = wino_out23_avx2;
+    d->wino_gemm = wino_gemm_avx2;
 }
