@@ -78,6 +78,13 @@ void vg_act_free(VgActCache *c, VgTensor *t)
     }
 }
 
+void vg_act_detach(VgActCache *c, const VgTensor *t)
+{
+    for (int i = 0; c && t->alloc && i < VG_ACT_CACHE_OUT; i++)
+        if (c->out[i].p == t->alloc)
+            c->out[i].p = NULL;
+}
+
 void vg_act_flush(VgActCache *c)
 {
     for (int i = 0; i < VG_ACT_CACHE_SLOTS; i++)

@@ -10,8 +10,12 @@
  * Blocks handed out are NOT zeroed: callers write every element.
  *
  * Not thread-safe: one cache per network object, used by the thread that
- * runs the forward. The owner calls vg_act_flush at the end of every
- * forward, so memory between forwards is what it would be without the cache.
+ * runs the forward. The owner decides how long blocks stay: the UNet
+ * flushes after every forward (its activations are small next to its
+ * weights); TAESD keeps them while it is open, because a video's frames
+ * repeat the same 16-64 MB shapes and a fresh block costs faults and
+ * zeroing on every frame. A block that leaves the network (its result) is
+ * detached first, so the cache never mistakes it for one of its own.
  */
 #ifndef VG_ENGINE_ACT_CACHE_H
 #define VG_ENGINE_ACT_CACHE_H
@@ -51,6 +55,10 @@ int vg_act_alloc4(VgActCache *c, VgTensor *t, int64_t n0, int64_t n1, int64_t n2
  * vg_tensor_alloc) into the cache when it came from vg_act_alloc on this
  * cache and fits the budget, else frees it; *t is emptied. */
 void vg_act_free(VgActCache *c, VgTensor *t);
+
+/* Forgets t's buffer (handed out by this cache): it is the caller's now,
+ * to free with vg_tensor_free / vg_free. @c may be NULL. */
+void vg_act_detach(VgActCache *c, const VgTensor *t);
 
 /* Frees every kept block and forgets the ones handed out (they are freed
  * when returned). */

@@ -492,6 +492,12 @@ START_TEST(test_act_cache)
     ck_assert_uint_eq(c.bytes, 9996);
     ck_assert_int_eq(vg_act_alloc4(NULL, &a, 1, 2, 3, 4), 0);
     vg_act_free(NULL, &a);
+    /* a detached block is the caller's: freeing it through the cache after
+     * detaching frees it rather than keeping it */
+    ck_assert_int_eq(vg_act_alloc4(&c, &a, 1, 1, 1, 250), 0);
+    vg_act_detach(&c, &a);
+    vg_act_free(&c, &a);
+    ck_assert_uint_eq(c.bytes, 9996);
     const int64_t bad[2] = { -1, 4 };
     ck_assert_int_eq(vg_act_alloc(&c, &a, 2, bad), VG_ERR(EINVAL));
     ck_assert_ptr_null(a.data);

@@ -24,8 +24,8 @@
 static const char enc_layout[] = "cbsbbbsbbbsbbbc";
 static const char dec_layout[] = "zcrbbbunbbbunbbbunbc";
 #define MAX_LAYERS 20
-/* activations kept for reuse within a forward: a Block at 512x512 with
- * width 64 holds four 64 MB tensors */
+/* activations kept for reuse while the TAESD is open (engine/act_cache.h):
+ * a Block at 512x512 with width 64 holds four 64 MB tensors */
 #define TAE_CACHE_BYTES ((size_t)320 << 20)
 
 typedef struct TaeConv {
@@ -48,7 +48,7 @@ struct VgTaesd {
     VgCtx *ctx;
     int width, latent;
     TaeNet enc, dec;
-    VgActCache cache; /* emptied at the end of every encode / decode */
+    VgActCache cache; /* activations, kept between calls */
 };
 
 typedef struct TaePrefix {
@@ -375,13 +375,13 @@ static int run_net(VgCtx *ctx, VgActCache *ac, const TaeNet *net, const VgTensor
         cur = nxt;
         memset(&nxt, 0, sizeof(nxt));
     }
-    /* the result leaves through vg_tensor_free: a plain vg_malloc block */
+    /* the result is the caller's, freed with vg_tensor_free */
+    vg_act_detach(ac, &cur);
     *out = cur;
     memset(&cur, 0, sizeof(cur));
 end:
     vg_act_free(ac, &cur);
     vg_act_free(ac, &nxt);
-    vg_act_flush(ac);
     return ret;
 }
 
