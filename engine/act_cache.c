@@ -66,30 +66,41 @@ void vg_act_free(VgActCache *c, VgTensor *t)
             n = c->out[i].n;
             c->out[i].p = NULL;
         }
-    int slot = -1;
-    for (int i = 0; n && i < VG_ACT_CACHE_SLOTS && slot < 0; i++)
-        if (!c->slot[i].p)
-            slot = i;
-    if (slot >= 0 && c->bytes + n <= c->max_bytes) {
-        c->slot[slot] = (VgActBlock){ p, n };
-        c->bytes += n;
-    } else {
+    if (!n || n > c->max_bytes) {
         vg_free(p);
+        return;
     }
+    /* room by dropping kept blocks of other sizes: after a change of
+     * resolution the old shapes would otherwise hold the budget for good */
+    for (int i = 0; i < VG_ACT_CACHE_SLOTS; i++) {
+        int has_slot = 0;
+        for (int j = 0; j < VG_ACT_CACHE_SLOTS && !has_slot; j++)
+            has_slot = !c->slot[j].p;
+        if (has_slot && c->bytes + n <= c->max_bytes)
+            break;
+        if (c->slot[i].p && c->slot[i].n != n) {
+            c->bytes -= c->slot[i].n;
+            vg_freep(&c->slot[i].p);
+        }
+    }
+    for (int i = 0; i < VG_ACT_CACHE_SLOTS; i++)
+        if (!c->slot[i].p && c->bytes + n <= c->max_bytes) {
+            c->slot[i] = (VgActBlock){ p, n };
+            c->bytes += n;
+            return;
+        }
+    vg_free(p);
 }
 
-void vg_act_detach(VgActCache *c, const VgTensor *t)
+void vg_act_forget(VgActCache *c)
 {
-    for (int i = 0; c && t->alloc && i < VG_ACT_CACHE_OUT; i++)
-        if (c->out[i].p == t->alloc)
-            c->out[i].p = NULL;
+    memset(c->out, 0, sizeof(c->out));
 }
 
 void vg_act_flush(VgActCache *c)
 {
     for (int i = 0; i < VG_ACT_CACHE_SLOTS; i++)
         vg_freep(&c->slot[i].p);
-    /* blocks still out are freed by whoever holds them */
-    memset(c->out, 0, sizeof(c->out));
+    vg_act_forget(c);
     c->bytes = 0;
 }

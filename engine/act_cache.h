@@ -14,8 +14,9 @@
  * flushes after every forward (its activations are small next to its
  * weights); TAESD keeps them while it is open, because a video's frames
  * repeat the same 16-64 MB shapes and a fresh block costs faults and
- * zeroing on every frame. A block that leaves the network (its result) is
- * detached first, so the cache never mistakes it for one of its own.
+ * zeroing on every frame. Either way the owner calls vg_act_forget when a
+ * forward ends, so a block that left the network (its result) is never
+ * mistaken later for one of the cache's own.
  */
 #ifndef VG_ENGINE_ACT_CACHE_H
 #define VG_ENGINE_ACT_CACHE_H
@@ -53,12 +54,13 @@ int vg_act_alloc4(VgActCache *c, VgTensor *t, int64_t n0, int64_t n1, int64_t n2
 
 /* Takes t's buffer (if it owns one: from vg_act_alloc, vg_malloc or
  * vg_tensor_alloc) into the cache when it came from vg_act_alloc on this
- * cache and fits the budget, else frees it; *t is emptied. */
+ * cache since the last vg_act_forget, dropping kept blocks of other sizes
+ * to make room within the budget; else frees it. *t is emptied. */
 void vg_act_free(VgActCache *c, VgTensor *t);
 
-/* Forgets t's buffer (handed out by this cache): it is the caller's now,
- * to free with vg_tensor_free / vg_free. @c may be NULL. */
-void vg_act_detach(VgActCache *c, const VgTensor *t);
+/* The forward is over: blocks handed out and not returned are their
+ * holders' now (to free with vg_tensor_free / vg_free). */
+void vg_act_forget(VgActCache *c);
 
 /* Frees every kept block and forgets the ones handed out (they are freed
  * when returned). */

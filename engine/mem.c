@@ -9,9 +9,12 @@
 /* Blocks of this size and up (activations, GEMM and Winograd scratch) are
  * 2 MB aligned and asked to be backed by transparent huge pages: their
  * first touch then costs one fault per 2 MB instead of per 4 KB (a TAESD
- * activation at 512x512 is 64 MB: 16384 faults, ~25 ms). Where THP is off
- * madvise fails and nothing changes. */
-#define HUGE_MIN ((size_t)8 << 20)
+ * activation at 512x512 is 64 MB: 16384 faults, ~25 ms). glibc serves
+ * these from their own mmap (its dynamic mmap threshold stops at 32 MB), so
+ * the advice dies with the block and never marks heap that small
+ * allocations reuse. Where THP is disabled or "never" the advice has no
+ * effect. */
+#define HUGE_MIN ((size_t)32 << 20)
 #define HUGE_ALIGN ((size_t)2 << 20)
 
 void *vg_malloc(size_t size)

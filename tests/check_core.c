@@ -492,12 +492,23 @@ START_TEST(test_act_cache)
     ck_assert_uint_eq(c.bytes, 9996);
     ck_assert_int_eq(vg_act_alloc4(NULL, &a, 1, 2, 3, 4), 0);
     vg_act_free(NULL, &a);
-    /* a detached block is the caller's: freeing it through the cache after
-     * detaching frees it rather than keeping it */
+    /* a block still out at vg_act_forget is its holder's: freeing it through
+     * the cache later frees it rather than keeping it */
     ck_assert_int_eq(vg_act_alloc4(&c, &a, 1, 1, 1, 250), 0);
-    vg_act_detach(&c, &a);
+    vg_act_forget(&c);
     vg_act_free(&c, &a);
     ck_assert_uint_eq(c.bytes, 9996);
+    /* a new size makes room by dropping kept blocks of other sizes, as
+     * few as needed: 3996 + 4000 + 2000 kept, 10000 B in -> 2000 + 10000 */
+    ck_assert_int_eq(vg_act_alloc4(&c, &a, 1, 1, 1, 2500), 0);
+    vg_act_free(&c, &a);
+    ck_assert_uint_eq(c.bytes, 12000);
+    ck_assert_int_eq(vg_act_alloc4(&c, &b, 1, 1, 1, 2500), 0);
+    ck_assert_uint_eq(c.bytes, 2000);
+    vg_act_free(&c, &b);
+    ck_assert_int_eq(vg_act_alloc4(&c, &a, 1, 1, 1, 4000), 0); // over budget alone
+    vg_act_free(&c, &a);
+    ck_assert_uint_eq(c.bytes, 12000);
     const int64_t bad[2] = { -1, 4 };
     ck_assert_int_eq(vg_act_alloc(&c, &a, 2, bad), VG_ERR(EINVAL));
     ck_assert_ptr_null(a.data);

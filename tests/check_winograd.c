@@ -124,13 +124,17 @@ static const Case cases[] = {
     { 2, 17, 33, 13, 37, 1, 1, 1, 1, VG_ACT_LEAKY }, /* batch, odd sizes */
     { 1, 40, 24, 10, 70, 2, 0, 1, 3, VG_ACT_PRELU }, /* asymmetric padding */
     { 1, 64, 64, 33, 35, 1, 1, 1, 1, VG_ACT_RELU },
-    { 1, 320, 48, 8, 8, 1, 1, 1, 1, VG_ACT_NONE },   /* few tiles: cout chunks */
-    { 1, 1280, 136, 6, 10, 1, 1, 1, 1, VG_ACT_NONE },/* several cout passes */
-    { 1, 32, 16, 64, 2048, 1, 1, 1, 1, VG_ACT_NONE },/* several tile blocks */
-    { 1, 96, 100, 30, 2, 1, 1, 1, 1, VG_ACT_NONE },  /* 1 tile per row */
-    /* fused path (at most 16 tiles): batch, several channel blocks with a
-     * tail, tiles padded to 16 */
+    { 1, 320, 48, 40, 40, 1, 1, 1, 1, VG_ACT_NONE }, /* few tiles: cout chunks */
+    { 1, 1280, 136, 64, 64, 1, 1, 1, 1, VG_ACT_NONE },/* F(4x4): 3 cout passes */
+    { 1, 32, 16, 64, 2048, 1, 1, 1, 1, VG_ACT_NONE }, /* several tile blocks */
+    { 1, 96, 100, 80, 2, 1, 1, 1, 1, VG_ACT_NONE },   /* 1 tile per row */
+    /* fused path (at most 16 tiles): channel blocks with a 6-row tail,
+     * tiles padded to 16, a batch side by side, 1 tile per row */
+    { 1, 320, 48, 8, 8, 1, 1, 1, 1, VG_ACT_NONE },
+    { 1, 1280, 136, 6, 10, 1, 1, 1, 1, VG_ACT_NONE },
     { 2, 40, 50, 7, 7, 1, 1, 1, 1, VG_ACT_PRELU },
+    { 3, 64, 40, 12, 4, 1, 1, 1, 1, VG_ACT_LEAKY },
+    { 1, 96, 100, 30, 2, 1, 1, 1, 1, VG_ACT_NONE },
     { 1, 2560, 70, 16, 16, 1, 1, 1, 1, VG_ACT_RELU },
 };
 

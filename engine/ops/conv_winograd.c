@@ -19,6 +19,13 @@
  *   3. pool jobs over (cout chunk, tile range) units: P sgemm into private
  *      products M, then the output transform, bias and activation straight
  *      into y.
+ * Images of at most WINO_FUSED_MAX_TILES tiles (SD's 16x16 and 8x8 levels)
+ * go another way, where the sgemm path would spend more on writing U out
+ * and reading it back than on the products (each U value meets only 16
+ * tiles): V of every image of the batch side by side, then one pool job per
+ * block of a few output channels transforms their U into its own scratch,
+ * still in cache, and multiplies it with its own kernel (dsp wino_gemm, no
+ * packing) before the output transform.
  * Weights are transformed on every call, not cached: conv2d receives them
  * already widened from F16 into a reused scratch (engine/ops/nn.c), so there
  * is no stable key, and SD's 3x3 weights transformed to 6x6 F32 would take
@@ -65,12 +72,16 @@
 #define WINO_FUSED_MAX_CB 48
 /* sgemm columns (tiles) per thread below which units split cout instead */
 #define WINO_MIN_COLS 128
-/* Auto policy, from `vgbench sd-layers` and single layers on a 2-core Zen 2:
- * F(4x4) beats im2col from 32 channels and 16 tiles up: 2-3x at SD's 64x64
- * and 32x32 levels and TAESD (sgemm path), 2x at 16x16 (fused path); at
- * 8x8 (4 tiles of 4x4) F(2x2)'s 16 tiles, fused, beat im2col by 20%. */
+/* Auto policy, from `vgbench sd-layers` and single layers on a 2-core Zen 2,
+ * from 32 channels: F(4x4) from 64 tiles (sgemm path: 2-3x im2col at SD's
+ * 64x64 and 32x32 levels and TAESD) and at 16 (fused path: 2x at SD's 16x16);
+ * else F(2x2) from 64 tiles (10-30% ahead of F(4x4) on the sgemm path
+ * there) and at 16 (fused: 20% ahead of im2col at SD's 8x8). Sizes in
+ * between were not measured and keep the choice made before the fused path
+ * existed. */
 #define WINO_MIN_CH 32
-#define WINO_MIN_TILES 16
+#define WINO_MIN_TILES 64
+#define WINO_MIN_FUSED 16
 
 static int policy = -1;
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
@@ -98,9 +109,12 @@ int vg_conv_winograd_wanted(int64_t cin, int64_t cout, int64_t ho, int64_t wo, i
         return policy == 0 ? 0 : policy == 1 ? 4 : 2;
     if (cin < WINO_MIN_CH || cout < WINO_MIN_CH)
         return 0;
-    if (((ho + 3) / 4) * ((wo + 3) / 4) >= WINO_MIN_TILES)
+    const int64_t t4 = ((ho + 3) / 4) * ((wo + 3) / 4), t2 = ((ho + 1) / 2) * ((wo + 1) / 2);
+    if (t4 >= WINO_MIN_TILES || (t4 >= WINO_MIN_FUSED && t4 <= WINO_FUSED_MAX_TILES))
         return 4;
-    return ((ho + 1) / 2) * ((wo + 1) / 2) >= WINO_MIN_TILES ? 2 : 0;
+    if (t2 >= WINO_MIN_TILES || (t2 >= WINO_MIN_FUSED && t2 <= WINO_FUSED_MAX_TILES))
+        return 2;
+    return 0;
 }
 
 /* ------------------------------------------------------------ scratch */
@@ -357,10 +371,12 @@ void vg_wino_dsp_init_c(VgOpsDsp *d)
 /* Plane stride (floats) for @n floats per plane: the transforms write and
  * read all P planes at the same offset, so a stride that is a multiple of
  * 4 KB puts the 36 (16) streams in one cache set, more than its ways; one
- * extra cache line per plane spreads them. */
+ * extra cache line then spreads them. Multiples of 16 floats keep planes
+ * 64-byte aligned. */
 static int64_t plane_stride(int64_t n)
 {
-    return (n + 15) / 16 * 16 + 16;
+    const int64_t s = (n + 15) / 16 * 16;
+    return s % 1024 ? s : s + 16;
 }
 
 typedef struct Wino {
@@ -380,7 +396,8 @@ typedef struct Wino {
     const float *x;           /* current image */
     float *y;
     float *v;                 /* [np, cin, ldv], planes vs apart */
-    int64_t vs, ldv;          /* ldv: nt, or nt rounded up to 16 (fused) */
+    int64_t vs, ldv;          /* ldv: nt; fused: n images of nt16 (nt rounded up to 16) */
+    int64_t nt16, vimg;       /* fused: V columns per image, first column of this one */
     int64_t cb;               /* fused: output channels per job */
     float *u;                 /* [np, nco, cin] */
     float *scratch;           /* per thread: [per_thread] floats */
@@ -421,29 +438,28 @@ static void v_job(void *arg, int i, int tid)
                 memcpy(dst + c->pad_left, w->x + (ci * c->h + ih) * c->w,
                        (size_t)n * sizeof(float));
         }
+        float *vc = w->v + ci * w->ldv + w->vimg;
         for (int64_t tr = 0; tr < w->ntr; tr++)
-            w->tf_in(w->v + ci * w->ldv + tr * w->tw, w->vs, strip + w->m * tr * w->wb, w->wb,
-                     (int)w->tw);
+            w->tf_in(vc + tr * w->tw, w->vs, strip + w->m * tr * w->wb, w->wb, (int)w->tw);
         /* wino_gemm's padding tiles: products nobody reads, from zeros */
-        if (w->ldv > w->nt)
+        if (w->nt16 > w->nt)
             for (int p = 0; p < w->np; p++)
-                memset(w->v + p * w->vs + ci * w->ldv + w->nt, 0,
-                       (size_t)(w->ldv - w->nt) * sizeof(float));
+                memset(vc + p * w->vs + w->nt, 0, (size_t)(w->nt16 - w->nt) * sizeof(float));
     }
 }
 
-/* Output transform, bias and activation of channels co0 + [cc0, cc0 + ncc)
- * and tiles [t0, t0 + nt) of the block, from products m (channel cc0, tile
- * t0 first; channels ldm apart, positions ms apart). */
-static void out_rows(const Wino *w, const float *m, int64_t ldm, int64_t ms, int64_t cc0,
-                     int64_t ncc, int64_t t0, int64_t nt)
+/* Output transform, bias and activation into image y of channels
+ * co0 + [cc0, cc0 + ncc) and tiles [t0, t0 + nt) of the block, from products
+ * m (channel cc0, tile t0 first; channels ldm apart, positions ms apart). */
+static void out_rows(const Wino *w, float *y, const float *m, int64_t ldm, int64_t ms,
+                     int64_t cc0, int64_t ncc, int64_t t0, int64_t nt)
 {
     const VgWinoConv *c = w->c;
     for (int64_t k = 0; k < ncc; k++) {
         const int64_t co = w->co0 + cc0 + k;
         const float bias = c->bias ? c->bias[co] : 0.0f;
         const float slope = c->alpha ? c->alpha[c->alpha_len == 1 ? 0 : co] : c->slope;
-        float *yc = w->y + co * c->ho * c->wo;
+        float *yc = y + co * c->ho * c->wo;
         for (int64_t t = t0; t < t0 + nt;) {
             const int64_t tr = t / w->tw, tc = t % w->tw;
             const int64_t n = VG_MIN(w->tw - tc, t0 + nt - t);
@@ -466,7 +482,9 @@ static void out_rows(const Wino *w, const float *m, int64_t ldm, int64_t ms, int
  * positions) into this thread's scratch, where it stays in cache for the
  * wino_gemm calls that read it once, then the output transform. The
  * sgemm path instead writes the U of a whole pass (tens of MB) to memory
- * and reads it back, which at 64 tiles costs as much as the products. */
+ * and reads it back, which at 16 tiles costs more than the products. The
+ * images of a batch sit side by side in V, so U is transformed once for
+ * all of them and their tiles make one wider product. */
 static void fused_job(void *arg, int i, int tid)
 {
     const Wino *w = arg;
@@ -481,7 +499,9 @@ static void fused_job(void *arg, int i, int tid)
     for (int p = 0; p < w->np; p++)
         c->dsp->wino_gemm(m + p * ms, w->ldv, u + p * us, c->cin, w->v + p * w->vs, w->ldv,
                           (int)ncc, (int)w->ldv, (int)c->cin);
-    out_rows(w, m, w->ldv, ms, cc0, ncc, 0, w->nt);
+    for (int64_t img = 0; img < c->n; img++)
+        out_rows(w, c->y + img * c->cout * c->ho * c->wo, m + img * w->nt16, w->ldv, ms, cc0,
+                 ncc, 0, w->nt);
 }
 
 static void unit_job(void *arg, int i, int tid)
@@ -502,7 +522,7 @@ static void unit_job(void *arg, int i, int tid)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)ncc, (int)nt, (int)c->cin,
                     1.0f, w->u + p * us + cc0 * c->cin, (int)c->cin, w->v + p * vs + t0,
                     (int)w->ldv, 1.0f, m + p * ms, (int)nt);
-    out_rows(w, m, nt, ms, cc0, ncc, t0, nt);
+    out_rows(w, w->y, m, nt, ms, cc0, ncc, t0, nt);
 }
 
 /* Cout chunks and tile ranges of the units of one pass: chunks only when
@@ -525,20 +545,22 @@ static void plan_units(Wino *w)
     w->nsub = (w->nt + w->tsub - 1) / w->tsub;
 }
 
-/* The whole image is one tile block; jobs are blocks of cb output channels
- * (fused_job). */
+/* Each image is one tile block, all side by side in V; jobs are blocks of
+ * cb output channels (fused_job). */
 static int conv_fused(VgPool *pool, Wino *w)
 {
     const VgWinoConv *c = w->c;
     w->tr0 = 0;
     w->ntr = w->th;
     w->nt = w->th * w->tw;
-    w->ldv = (w->nt + 15) / 16 * 16;
+    w->nt16 = (w->nt + 15) / 16 * 16;
+    w->ldv = c->n * w->nt16;
     w->vs = plane_stride(c->cin * w->ldv);
     w->co0 = 0;
     w->nco = c->cout;
-    /* U of a job within WINO_FUSED_U_BYTES, whole 6-row register blocks,
-     * and at least 4 jobs per thread for balance */
+    /* cb: U of a job about WINO_FUSED_U_BYTES (more only for the 6-row floor
+     * past ~2400 input channels), at most WINO_FUSED_MAX_CB, and at least 4
+     * jobs per thread for balance; whole 6-row register blocks */
     const int64_t fit = WINO_FUSED_U_BYTES / (w->np * 4 * c->cin) / 6 * 6;
     const int64_t bal = ((c->cout + w->threads * 4 - 1) / (w->threads * 4) + 5) / 6 * 6;
     w->cb = VG_MAX(6, VG_MIN(VG_MIN(fit, WINO_FUSED_MAX_CB), bal));
@@ -552,13 +574,12 @@ static int conv_fused(VgPool *pool, Wino *w)
         return VG_ERR(ENOMEM);
     w->v = buf;
     w->scratch = buf + nv;
-    const int jobs = (int)((c->cout + w->cb - 1) / w->cb);
     for (int64_t img = 0; img < c->n; img++) {
         w->x = c->x + img * c->cin * c->h * c->w;
-        w->y = c->y + img * c->cout * c->ho * c->wo;
+        w->vimg = img * w->nt16;
         vg_pool_run(pool, w->threads * 4, v_job, w);
-        vg_pool_run(pool, jobs, fused_job, w);
     }
+    vg_pool_run(pool, (int)((c->cout + w->cb - 1) / w->cb), fused_job, w);
     vg_conv_scratch_put(buf, total);
     return 0;
 }
@@ -576,8 +597,8 @@ int vg_conv_winograd(VgPool *pool, const VgWinoConv *c)
     w.th = (c->ho + w.m - 1) / w.m;
     w.wb = 8 * w.m * ((w.tw + 7) / 8) + 4; /* what wino_in may read */
     const int64_t tiles16 = (w.th * w.tw + 15) / 16 * 16;
-    if (w.th * w.tw <= WINO_FUSED_MAX_TILES &&
-        w.np * 4 * c->cin * tiles16 <= WINO_FUSED_V_BYTES)
+    if (w.th * w.tw <= WINO_FUSED_MAX_TILES && c->n <= WINO_FUSED_V_BYTES / tiles16 &&
+        w.np * 4 * c->cin * tiles16 * c->n <= WINO_FUSED_V_BYTES)
         return conv_fused(pool, &w);
     /* tile rows per block, the same for all blocks but the last */
     const int64_t row_bytes = w.np * 4 * c->cin * w.tw;
@@ -624,7 +645,7 @@ int vg_conv_winograd(VgPool *pool, const VgWinoConv *c)
         for (w.tr0 = 0; w.tr0 < w.th; w.tr0 += w.ntr) {
             w.ntr = VG_MIN(ntr_max, w.th - w.tr0);
             w.nt = w.ntr * w.tw;
-            w.ldv = w.nt;
+            w.ldv = w.nt16 = w.nt;
             w.vs = plane_stride(c->cin * w.nt);
             vg_pool_run(pool, w.threads * 4, v_job, &w);
             for (w.co0 = 0; w.co0 < c->cout; w.co0 += pass) {

@@ -375,13 +375,12 @@ static int run_net(VgCtx *ctx, VgActCache *ac, const TaeNet *net, const VgTensor
         cur = nxt;
         memset(&nxt, 0, sizeof(nxt));
     }
-    /* the result is the caller's, freed with vg_tensor_free */
-    vg_act_detach(ac, &cur);
-    *out = cur;
+    *out = cur; /* the caller's, freed with vg_tensor_free */
     memset(&cur, 0, sizeof(cur));
 end:
     vg_act_free(ac, &cur);
     vg_act_free(ac, &nxt);
+    vg_act_forget(ac);
     return ret;
 }
 

@@ -50,6 +50,8 @@ int vg_taesd_latent_channels(const VgTaesd *t);
  * @img [B, 3, H, W] F32 in 0..1 -> *@lat [B, L, ceil(H/8), ceil(W/8)]
  * (three stride-2 convs with padding 1). *@lat is allocated here and owned
  * by the caller (vg_tensor_free); on failure it is left zeroed.
+ * Encode and decode keep their activation buffers in @t between calls (up
+ * to 320 MB, freed by vg_taesd_close): one thread at a time per VgTaesd.
  */
 int vg_taesd_encode(VgTaesd *t, const VgTensor *img, VgTensor *lat);
 
