@@ -10,13 +10,12 @@
  * Blocks handed out are NOT zeroed: callers write every element.
  *
  * Not thread-safe: one cache per network object, used by the thread that
- * runs the forward. The owner decides how long blocks stay: the UNet
- * flushes after every forward (its activations are small next to its
- * weights); TAESD keeps them while it is open, because a video's frames
- * repeat the same 16-64 MB shapes and a fresh block costs faults and
- * zeroing on every frame. Either way the owner calls vg_act_forget when a
- * forward ends, so a block that left the network (its result) is never
- * mistaken later for one of the cache's own.
+ * runs the forward. The UNet and TAESD keep their blocks while they are
+ * open, because a video's frames (and a sampler's steps) repeat the same
+ * shapes and a fresh block costs faults and zeroing every time; the budget
+ * bounds what stays allocated between calls. The owner calls vg_act_forget
+ * when a forward ends, so a block that left the network (its result) is
+ * never mistaken later for one of the cache's own.
  */
 #ifndef VG_ENGINE_ACT_CACHE_H
 #define VG_ENGINE_ACT_CACHE_H

@@ -428,8 +428,10 @@ static void padd(const VgUnet *u, int cls, double t0, double flops)
     u->prof->calls[cls]++;
 }
 
-/* Activations come from the UNet's VgActCache (engine/act_cache.h), emptied
- * at the end of every forward; every op here writes its whole output. */
+/* Activations come from the UNet's VgActCache (engine/act_cache.h), kept
+ * between forwards (at most UCACHE_BYTES, freed at close): a video's frames
+ * and a sampler's steps repeat the same shapes. Every op here writes its
+ * whole output. */
 static int ualloc(VgUnet *u, VgTensor *t, int ndim, const int64_t *shape)
 {
     return vg_act_alloc(&u->cache, t, ndim, shape);
@@ -438,11 +440,6 @@ static int ualloc(VgUnet *u, VgTensor *t, int ndim, const int64_t *shape)
 static void ufree(VgUnet *u, VgTensor *t)
 {
     vg_act_free(&u->cache, t);
-}
-
-static void uflush(VgUnet *u)
-{
-    vg_act_flush(&u->cache);
 }
 
 static int ualloc4(VgUnet *u, VgTensor *t, int64_t a, int64_t b, int64_t c, int64_t d)
@@ -882,6 +879,6 @@ end:
     ufree(u, &temb);
     ufree(u, &cur);
     ufree(u, &tmp);
-    uflush(u);
+    vg_act_forget(&u->cache);
     return ret;
 }

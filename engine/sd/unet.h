@@ -132,7 +132,9 @@ int vg_unet_open(VgUnet **out, VgCtx *ctx, const VgWeights *w, const char *prefi
  * sizes that are not multiples of 2^(n_blocks-1) are handled as diffusers
  * does, by upsampling to each skip's size), @timesteps B floats, enc
  * [B, L, cross_attention_dim] F32, out [B, out_channels, h, w] F32 allocated
- * by the caller. B = 2 runs the CFG pair in one pass.
+ * by the caller. B = 2 runs the CFG pair in one pass. Activation buffers
+ * stay in @u between calls (up to 192 MB, freed by vg_unet_close): one
+ * thread at a time per VgUnet.
  */
 int vg_unet_forward(VgUnet *u, const VgTensor *sample, const float *timesteps,
                     const VgTensor *enc, VgTensor *out);
