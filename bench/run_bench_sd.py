@@ -59,7 +59,7 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--python", default="/usr/bin/python3")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--reps", type=int, default=2, help="UNet evaluations per side")
+    ap.add_argument("--reps", type=int, default=3, help="UNet evaluations per side, frames and TAESD runs (best of)")
     ap.add_argument("--no-torch", action="store_true")
     a = ap.parse_args()
     vb = a.vgbench_sd
