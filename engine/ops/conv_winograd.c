@@ -607,7 +607,7 @@ int vg_conv_winograd(VgPool *pool, const VgWinoConv *c)
     /* cout per pass */
     const int64_t per_co = w.np * 4 * c->cin;
     int64_t pass = VG_MAX(16, WINO_U_BYTES / per_co / 16 * 16);
-    /* Few tiles (SD at 32x32 and 16x16: 64): every sgemm re-packs V_p for
+    /* Few tiles (SD at 32x32 by F(4x4): 64): every sgemm re-packs V_p for
      * just its chunk of rows, so rows matter more than U staying in L3
      * (measured 10-25% less CPU time than 64-row passes at 1280-2560
      * channels). */
