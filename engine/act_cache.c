@@ -13,16 +13,12 @@ void vg_act_cache_init(VgActCache *c, size_t max_bytes)
 
 int vg_act_alloc(VgActCache *c, VgTensor *t, int ndim, const int64_t *shape)
 {
-    size_t n = sizeof(float);
+    size_t n;
     void *p = NULL;
+    int ret;
     memset(t, 0, sizeof(*t));
-    if (ndim < 0 || ndim > VG_MAX_DIMS)
-        return VG_ERR(EINVAL);
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0 || (shape[i] && n > (SIZE_MAX >> 2) / (size_t)shape[i]))
-            return VG_ERR(EINVAL);
-        n *= (size_t)shape[i];
-    }
+    if ((ret = vg_tensor_bytes(VG_DT_F32, ndim, shape, &n)) < 0)
+        return ret;
     for (int i = 0; c && i < VG_ACT_CACHE_SLOTS && !p; i++)
         if (c->slot[i].p && c->slot[i].n == n) {
             p = c->slot[i].p;
@@ -70,26 +66,27 @@ void vg_act_free(VgActCache *c, VgTensor *t)
         vg_free(p);
         return;
     }
-    /* room by dropping kept blocks of other sizes: after a change of
-     * resolution the old shapes would otherwise hold the budget for good */
-    for (int i = 0; i < VG_ACT_CACHE_SLOTS; i++) {
-        int has_slot = 0;
-        for (int j = 0; j < VG_ACT_CACHE_SLOTS && !has_slot; j++)
-            has_slot = !c->slot[j].p;
-        if (has_slot && c->bytes + n <= c->max_bytes)
-            break;
+    int free_slot = -1;
+    for (int i = 0; i < VG_ACT_CACHE_SLOTS && free_slot < 0; i++)
+        if (!c->slot[i].p)
+            free_slot = i;
+    /* room by dropping kept blocks of other sizes, in slot order, as few as
+     * needed: after a change of resolution the old shapes would otherwise
+     * hold the budget for good */
+    for (int i = 0; i < VG_ACT_CACHE_SLOTS && (free_slot < 0 || c->bytes + n > c->max_bytes);
+         i++)
         if (c->slot[i].p && c->slot[i].n != n) {
             c->bytes -= c->slot[i].n;
             vg_freep(&c->slot[i].p);
+            if (free_slot < 0)
+                free_slot = i;
         }
+    if (free_slot >= 0 && c->bytes + n <= c->max_bytes) {
+        c->slot[free_slot] = (VgActBlock){ p, n };
+        c->bytes += n;
+    } else {
+        vg_free(p);
     }
-    for (int i = 0; i < VG_ACT_CACHE_SLOTS; i++)
-        if (!c->slot[i].p && c->bytes + n <= c->max_bytes) {
-            c->slot[i] = (VgActBlock){ p, n };
-            c->bytes += n;
-            return;
-        }
-    vg_free(p);
 }
 
 void vg_act_forget(VgActCache *c)

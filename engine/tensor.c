@@ -58,9 +58,8 @@ void vg_tensor_view(VgTensor *t, VgDType dt, void *data, int ndim, const int64_t
     t->data = data;
 }
 
-int vg_tensor_alloc(VgTensor *t, VgDType dt, int ndim, const int64_t *shape)
+int vg_tensor_bytes(VgDType dt, int ndim, const int64_t *shape, size_t *bytes)
 {
-    memset(t, 0, sizeof(*t));
     if ((unsigned)dt >= VG_DT_COUNT || ndim < 0 || ndim > VG_MAX_DIMS)
         return VG_ERR(EINVAL);
     size_t n = vg_dtype_size(dt);
@@ -69,6 +68,17 @@ int vg_tensor_alloc(VgTensor *t, VgDType dt, int ndim, const int64_t *shape)
             return VG_ERR(EINVAL);
         n *= (size_t)shape[i];
     }
+    *bytes = n;
+    return 0;
+}
+
+int vg_tensor_alloc(VgTensor *t, VgDType dt, int ndim, const int64_t *shape)
+{
+    size_t n;
+    int ret;
+    memset(t, 0, sizeof(*t));
+    if ((ret = vg_tensor_bytes(dt, ndim, shape, &n)) < 0)
+        return ret;
     void *buf = vg_calloc(1, n);
     if (!buf)
         return VG_ERR(ENOMEM);

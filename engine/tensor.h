@@ -36,6 +36,11 @@ int vg_tensor_is_contiguous(const VgTensor *t);
 /* Describe a contiguous tensor over @data (borrowed) with @ndim dims. */
 void vg_tensor_view(VgTensor *t, VgDType dt, void *data, int ndim, const int64_t *shape);
 
+/* *bytes = size of a contiguous @dt tensor of @shape (@ndim dims); 0, or
+ * VG_ERR(EINVAL) for a bad dtype, rank or shape (negative, or a size past
+ * SIZE_MAX / 4). */
+int vg_tensor_bytes(VgDType dt, int ndim, const int64_t *shape, size_t *bytes);
+
 /* Allocate a contiguous, zeroed, 64-byte aligned tensor. *t is overwritten. */
 int vg_tensor_alloc(VgTensor *t, VgDType dt, int ndim, const int64_t *shape);
 static inline int vg_tensor_alloc4(VgTensor *t, int64_t n, int64_t c, int64_t h, int64_t w)
